@@ -1,0 +1,121 @@
+"""`bankcdc-stack`: start, stop and inspect the local (no-Docker) pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import subprocess
+import sys
+
+from bankcdc_stack.environment import client_environment
+from bankcdc_stack.errors import StackError
+from bankcdc_stack.services.airflow import ADMIN_USER
+from bankcdc_stack.stack import SERVICE_CLASSES, Stack
+
+SERVICE_NAMES = [cls.name for cls in SERVICE_CLASSES]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bankcdc-stack",
+        description="Run the bank-cdc pipeline locally without Docker: PostgreSQL, Kafka (KRaft), "
+                    "Kafka Connect + Debezium, ClickHouse (chDB over HTTP) and Airflow 3, on 127.0.0.1. "
+                    "State and logs live in $BANKCDC_STATE_DIR (default: .state/ in the repository).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="install what is missing, start services, wait until healthy")
+    up.add_argument("services", nargs="*", metavar="SERVICE",
+                    help=f"only these (and what they need); default all: {', '.join(SERVICE_NAMES)}")
+    down = sub.add_parser("down", help="stop services and every process they started")
+    down.add_argument("services", nargs="*", metavar="SERVICE", help="only these; default all")
+    sub.add_parser("status", help="each service with PID, port, health and memory")
+    logs = sub.add_parser("logs", help="show a service's log")
+    logs.add_argument("service", nargs="?", help="service or process name (e.g. kafka, airflow-scheduler)")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="lines to show (default 50)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    sub.add_parser("env", help="print the stack's environment as shell exports: eval \"$(bankcdc-stack env)\"")
+    return parser
+
+
+def _format_bytes(count: int) -> str:
+    return f"{count / 1024**2:.0f} MB" if count else "-"
+
+
+def cmd_status(stack: Stack) -> int:
+    rows = stack.status()
+    print(f"{'SERVICE':<11} {'PID':<24} {'PORT':<12} {'HEALTH':<7} {'MEMORY':>8}  DETAIL")
+    for row in rows:
+        pids = ",".join(str(p) if p else "-" for p in row.pids)
+        ports = ",".join(map(str, row.ports)) or "-"
+        print(f"{row.name:<11} {pids:<24} {ports:<12} {'ok' if row.health.ok else 'DOWN':<7} "
+              f"{_format_bytes(row.memory_bytes):>8}  {row.health.detail}")
+    total = sum(row.memory_bytes for row in rows)
+    print(f"{'total':<11} {'':<24} {'':<12} {'':<7} {_format_bytes(total):>8}")
+    return 0 if all(row.health.ok for row in rows) else 1
+
+
+def cmd_logs(stack: Stack, service: str | None, lines: int, follow: bool) -> int:
+    logs_dir = stack.settings.logs_dir
+    available = sorted(p.stem for p in logs_dir.glob("*.log"))
+    if not service:
+        print("logs:", ", ".join(available) or "(none yet)", f"in {logs_dir}")
+        return 0
+    matches = [logs_dir / f"{name}.log" for name in available if name == service or name.startswith(f"{service}-")]
+    if not matches:
+        print(f"no log for {service!r}; available: {', '.join(available)}", file=sys.stderr)
+        return 2
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), *map(str, matches)]
+    return subprocess.call(argv)
+
+
+def print_welcome(stack: Stack, seconds: float) -> None:
+    env = stack.ctx.env
+    print(f"""
+bank-cdc local stack is up ({seconds:.0f}s). State and logs: {stack.settings.state_dir}
+
+  Airflow UI     {env['AIRFLOW_URL']}   login: {ADMIN_USER}, password: ./stack env | grep AIRFLOW_ADMIN_PASSWORD
+  ClickHouse     curl -s -u default:$CLICKHOUSE_PASSWORD '{'http://' + env['CLICKHOUSE_HOST'] + ':' + env['CLICKHOUSE_PORT']}/' --data-binary 'SELECT version()'
+  PostgreSQL     psql "host={env['DB_HOST']} port={env['DB_PORT']} dbname=bank user=postgres"  (password: $POSTGRES_PASSWORD)
+  Kafka          {env['KAFKA_BOOTSTRAP_SERVERS']}     Kafka Connect {env['CONNECT_URL']}
+
+  Credentials:   eval "$(./stack env)"   (all generated passwords, from {stack.settings.state_dir}/secrets.env)
+  Status / logs: ./stack status   ./stack logs <service> -f      Stop: ./stack down
+""")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        stack = Stack()
+        if args.command == "up":
+            seconds = stack.up(args.services or None)
+            print_welcome(stack, seconds)
+            return 0
+        if args.command == "down":
+            left = stack.down(args.services or None)
+            if left:
+                print(f"still listening after down: ports {left}", file=sys.stderr)
+                return 1
+            print("stack stopped; no service port is listening")
+            return 0
+        if args.command == "status":
+            return cmd_status(stack)
+        if args.command == "logs":
+            return cmd_logs(stack, args.service, args.lines, args.follow)
+        if args.command == "env":
+            for key, value in sorted(client_environment(stack.settings, stack.ctx.secrets).items()):
+                print(f"export {key}={shlex.quote(value)}")
+            return 0
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

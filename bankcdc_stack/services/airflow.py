@@ -1,0 +1,121 @@
+"""Airflow 3: api-server, scheduler, dag-processor and triggerer; LocalExecutor; metadata in PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from bankcdc_stack.errors import ServiceFailedError
+from bankcdc_stack.process import ManagedProcess
+from bankcdc_stack.services.base import Health, Service, log
+from bankcdc_stack.settings import HOST
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+ADMIN_USER = "admin"
+
+
+def airflow_environment(ctx_env: dict[str, str], state_dir: Path, repo_root: Path, port: int,
+                        db_port: int, secrets: dict[str, str]) -> dict[str, str]:
+    """Everything Airflow's processes and `airflow` CLI calls need, as AIRFLOW__* variables."""
+    home = state_dir / "airflow"
+    base_url = f"http://{HOST}:{port}"
+    return {
+        **ctx_env,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(repo_root / "airflow" / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # 2 cores: a handful of task processes, not the default 32
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__FERNET_KEY": secrets["AIRFLOW_FERNET_KEY"],
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+        "AIRFLOW__CORE__AUTH_MANAGER":
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
+            f"postgresql+psycopg2://airflow:{secrets['AIRFLOW_DB_PASSWORD']}@{HOST}:{db_port}/airflow",
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": base_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": secrets["AIRFLOW_API_SECRET_KEY"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets["AIRFLOW_JWT_SECRET"],
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(home / "logs" / "dag_processor"),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__TRIGGERER__CAPACITY": "100",
+    }
+
+
+class AirflowService(Service):
+    name = "airflow"
+    start_timeout = 180.0
+
+    @property
+    def home(self) -> Path:
+        return self.settings.state_dir / "airflow"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.settings.airflow_port}"
+
+    def env(self) -> dict[str, str]:
+        return airflow_environment(dict(self.ctx.env), self.settings.state_dir, self.settings.repo_root,
+                                   self.settings.airflow_port, self.settings.db_port, dict(self.ctx.secrets))
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.settings.airflow_port, "AIRFLOW_PORT")]
+
+    def processes(self) -> list[ManagedProcess]:
+        return [self.ctx.managed(f"airflow-{component}") for component in COMPONENTS]
+
+    def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "plugins").mkdir(exist_ok=True)
+        passwords = self.home / "simple_auth_manager_passwords.json"
+        fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({ADMIN_USER: self.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"]}, handle)
+        marker = self.home / ".migrated"
+        from airflow import __version__ as airflow_version
+
+        if marker.exists() and marker.read_text() == airflow_version:
+            return
+        log.info("airflow: migrating the metadata database (first start takes a minute)")
+        result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"],
+                                env=self.env(), capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceFailedError(f"`airflow db migrate` failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        marker.write_text(airflow_version)
+
+    def launch(self) -> None:
+        env = self.env()
+        for component, proc in zip(COMPONENTS, self.processes()):
+            argv = [sys.executable, "-m", "airflow", component]
+            if component == "api-server":
+                argv += ["--host", HOST, "--port", str(self.settings.airflow_port), "--workers", "1"]
+            elif component in ("scheduler", "triggerer"):
+                # their log servers bind every interface; LocalExecutor's logs are local files anyway
+                argv += ["--skip-serve-logs"]
+            proc.spawn(argv, env=env, cwd=self.home)
+
+    def health(self) -> Health:
+        try:
+            response = requests.get(f"{self.url}/api/v2/monitor/health", timeout=3)
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            return Health(False, type(exc).__name__)
+        unhealthy = [part for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                     if (body.get(part) or {}).get("status") != "healthy"]
+        if unhealthy:
+            return Health(False, f"not yet healthy: {', '.join(unhealthy)}")
+        return Health(True, "api-server, scheduler, triggerer, dag-processor healthy")

@@ -1,0 +1,48 @@
+"""ClickHouse: locally, chDB served over ClickHouse's HTTP interface by `chdb_http`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import requests
+
+from bankcdc_stack.process import ManagedProcess
+from bankcdc_stack.services.base import Health, Service
+from bankcdc_stack.settings import HOST
+
+
+class ClickHouseService(Service):
+    name = "clickhouse"
+    start_timeout = 60.0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.state_dir / "clickhouse"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.settings.clickhouse_port}"
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.settings.clickhouse_port, "CLICKHOUSE_PORT")]
+
+    def processes(self) -> list[ManagedProcess]:
+        return [self.ctx.managed("clickhouse")]
+
+    def launch(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "chdb_http",
+                "--host", HOST, "--port", str(self.settings.clickhouse_port),
+                "--data-dir", str(self.data_dir),
+                "--users-file", str(self.settings.repo_root / "clickhouse_init" / "users.xml")]
+        self.processes()[0].spawn(argv, env=self.ctx.env, cwd=self.settings.repo_root)
+
+    def health(self) -> Health:
+        try:
+            response = requests.get(f"{self.url}/ping", timeout=2)
+        except requests.RequestException as exc:
+            return Health(False, type(exc).__name__)
+        if response.status_code != 200 or response.text != "Ok.\n":
+            return Health(False, f"/ping answered {response.status_code} {response.text[:80]!r}")
+        return Health(True, "/ping Ok.")

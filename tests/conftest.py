@@ -1,0 +1,84 @@
+"""Session fixtures: one isolated local stack per test session, started for real and torn down.
+
+The test stack has its own state dir and its own ports (TEST_* variables
+override them), so it never touches a developer's running stack.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bankcdc_stack.process import port_is_free
+from bankcdc_stack.stack import Stack
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_PORTS = {
+    "DB_PORT": 15432,
+    "KAFKA_PORT": 19092,
+    "KAFKA_CONTROLLER_PORT": 19093,
+    "CONNECT_PORT": 18083,
+    "CLICKHOUSE_PORT": 18123,
+    "AIRFLOW_PORT": 18080,
+    "CONSUMER_METRICS_PORT": 19464,
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--heavy", action="store_true", help="also run the long fault and load variants")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `stack_teardown` stop the shared stack, so they run last."""
+    items.sort(key=lambda item: item.get_closest_marker("stack_teardown") is not None)
+    if not config.getoption("--heavy"):
+        skip = pytest.mark.skip(reason="heavy variant: run with --heavy (benchmark runs)")
+        for item in items:
+            if item.get_closest_marker("heavy"):
+                item.add_marker(skip)
+
+
+def isolated_stack_env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in TEST_PORTS}
+    state_dir = Path(os.environ.get("TEST_BANKCDC_STATE_DIR", REPO / ".state" / "test"))
+    env["BANKCDC_STATE_DIR"] = str(state_dir)
+    for name, default in TEST_PORTS.items():
+        env[name] = os.environ.get(f"TEST_{name}", str(default))
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The whole local stack, fresh for this session; stopped (nothing left listening) at the end."""
+    env = isolated_stack_env()
+    state_dir = Path(env["BANKCDC_STATE_DIR"])
+    leftover = Stack(env)
+    leftover.down()
+    shutil.rmtree(state_dir, ignore_errors=True)
+    busy = [f"{name}={env[name]}" for name in TEST_PORTS if not port_is_free(int(env[name]))]
+    if busy:
+        pytest.fail(f"test stack ports already in use: {', '.join(busy)}; free them or set TEST_<NAME> to other ports")
+    stack = Stack(env)
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack: Stack) -> dict[str, str]:
+    """The environment a client of the test stack needs (addresses and credentials)."""
+    return dict(stack.ctx.env)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(stack: Stack) -> str:
+    """libpq DSN of the PostgreSQL superuser on database `bank` (schema.sql applied)."""
+    env = stack.ctx.env
+    return (f"host={env['DB_HOST']} port={env['DB_PORT']} dbname=bank user=postgres "
+            f"password={env['POSTGRES_PASSWORD']} connect_timeout=5")

@@ -1,0 +1,61 @@
+"""The stack's settings, secrets and port checks, without starting anything."""
+
+from __future__ import annotations
+
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from bankcdc_stack.errors import ConfigError, PortInUseError
+from bankcdc_stack.pgauth import scram_sha256_verifier
+from bankcdc_stack.process import require_free_port
+from bankcdc_stack.secrets import SECRET_NAMES, load_secrets
+from bankcdc_stack.settings import StackSettings
+
+
+def test_defaults_are_working_loopback_ports(tmp_path: Path) -> None:
+    settings = StackSettings.from_env({"BANKCDC_STATE_DIR": str(tmp_path)})
+    assert (settings.db_port, settings.kafka_port, settings.connect_port,
+            settings.clickhouse_port, settings.airflow_port) == (5432, 9092, 8083, 8123, 8080)
+    assert settings.state_dir == tmp_path
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "70000", "-1"])
+def test_bad_port_names_the_setting_and_the_fix(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"KAFKA_PORT=.*set KAFKA_PORT to a number from 1 to 65535"):
+        StackSettings.from_env({"KAFKA_PORT": value})
+
+
+def test_two_services_on_one_port_is_refused() -> None:
+    with pytest.raises(ConfigError, match="CONNECT_PORT and DB_PORT are both 5432"):
+        StackSettings.from_env({"CONNECT_PORT": "5432"})
+
+
+def test_bad_heap_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="KAFKA_HEAP='lots'.*like 512m"):
+        StackSettings.from_env({"KAFKA_HEAP": "lots"})
+
+
+def test_secrets_generated_once_private_and_overridable(tmp_path: Path) -> None:
+    first = load_secrets(tmp_path, {})
+    assert set(first) == set(SECRET_NAMES) and all(len(v) >= 24 for v in first.values())
+    assert stat.S_IMODE((tmp_path / "secrets.env").stat().st_mode) == 0o600
+    assert load_secrets(tmp_path, {}) == first
+    assert load_secrets(tmp_path, {"CLICKHOUSE_PASSWORD": "from-env"})["CLICKHOUSE_PASSWORD"] == "from-env"
+
+
+def test_port_in_use_error_names_port_setting_and_fix() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(PortInUseError, match=rf"port {port} \(DB_PORT\) is already in use.*set DB_PORT"):
+            require_free_port(port, "DB_PORT", "postgres")
+
+
+def test_scram_verifier_shape_hides_the_password() -> None:
+    verifier = scram_sha256_verifier("s3cret", salt=b"0" * 16)
+    assert verifier.startswith("SCRAM-SHA-256$4096:") and "s3cret" not in verifier
+    assert verifier == scram_sha256_verifier("s3cret", salt=b"0" * 16)
