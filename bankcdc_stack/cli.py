@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"only these (and what they need); default all: {', '.join(SERVICE_NAMES)}")
     down = sub.add_parser("down", help="stop services and every process they started")
     down.add_argument("services", nargs="*", metavar="SERVICE", help="only these; default all")
-    sub.add_parser("status", help="each service with PID, port, health and memory")
+    sub.add_parser("status", help="each service with PID, port, health and memory "
+                                  "(exit 0 all healthy, 1 one running but unhealthy, 3 some stopped)")
     logs = sub.add_parser("logs", help="show a service's log")
     logs.add_argument("service", nargs="?", help="service or process name (e.g. kafka, airflow-scheduler)")
     logs.add_argument("-n", "--lines", type=int, default=50, help="lines to show (default 50)")
@@ -52,7 +53,10 @@ def cmd_status(stack: Stack) -> int:
               f"{_format_bytes(row.memory_bytes):>8}  {row.health.detail}")
     total = sum(row.memory_bytes for row in rows)
     print(f"{'total':<11} {'':<24} {'':<12} {'':<7} {_format_bytes(total):>8}")
-    return 0 if all(row.health.ok for row in rows) else 1
+    running = [row for row in rows if any(row.pids)]
+    if any(not row.health.ok for row in running):
+        return 1  # something runs but does not answer
+    return 0 if len(running) == len(rows) else 3  # 3, as LSB status: (some) services stopped
 
 
 def cmd_logs(stack: Stack, service: str | None, lines: int, follow: bool) -> int:

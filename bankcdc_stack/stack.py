@@ -17,6 +17,8 @@ from bankcdc_stack.services.airflow import AirflowService
 from bankcdc_stack.services.base import Health, Service, StackContext, log
 from bankcdc_stack.services.clickhouse import ClickHouseService
 from bankcdc_stack.services.connect import ConnectService
+from bankcdc_stack.services.filler import FillerService
+from bankcdc_stack.services.consumer import ConsumerService
 from bankcdc_stack.services.kafka import KafkaService
 from bankcdc_stack.services.postgres import PostgresService
 from bankcdc_stack.settings import StackSettings
@@ -26,11 +28,15 @@ SERVICE_CLASSES: tuple[type[Service], ...] = (
     KafkaService,
     ClickHouseService,
     ConnectService,
+    ConsumerService,
     AirflowService,
+    FillerService,
 )
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "connect": ("kafka", "postgres"),
+    "consumer": ("kafka", "clickhouse"),
     "airflow": ("postgres",),
+    "filler": ("postgres",),
 }
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +19,8 @@ from bankcdc_stack.process import port_is_free
 from bankcdc_stack.stack import Stack
 
 REPO = Path(__file__).resolve().parents[1]
+# everything but the continuous filler: tests write their own, known changes
+PIPELINE = ["postgres", "kafka", "clickhouse", "connect", "consumer", "airflow"]
 TEST_PORTS = {
     "DB_PORT": 15432,
     "KAFKA_PORT": 19092,
@@ -64,10 +68,23 @@ def stack() -> Iterator[Stack]:
         pytest.fail(f"test stack ports already in use: {', '.join(busy)}; free them or set TEST_<NAME> to other ports")
     stack = Stack(env)
     try:
-        stack.up()
+        stack.up(["postgres"])
+        seed_history(stack)  # before Debezium starts, so its initial snapshot has rows to read
+        stack.up(PIPELINE)
         yield stack
     finally:
         stack.down()
+
+
+def _filler_env(stack: Stack) -> dict[str, str]:
+    return {**stack.ctx.env, "DB_USER": "bank_filler", "DB_PASSWORD": stack.ctx.secrets["FILLER_DB_PASSWORD"]}
+
+
+def seed_history(stack: Stack) -> None:
+    result = subprocess.run([sys.executable, "-m", "filler", "backfill", "--backfill-days", "1",
+                             "--txns-per-day", "3000", "--seed", "7"],
+                            env=_filler_env(stack), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +99,9 @@ def pg_admin_dsn(stack: Stack) -> str:
     env = stack.ctx.env
     return (f"host={env['DB_HOST']} port={env['DB_PORT']} dbname=bank user=postgres "
             f"password={env['POSTGRES_PASSWORD']} connect_timeout=5")
+
+
+@pytest.fixture(scope="session")
+def filler_env(stack: Stack) -> dict[str, str]:
+    """Environment to run the filler as the least-privileged bank_filler role."""
+    return _filler_env(stack)

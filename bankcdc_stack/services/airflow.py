@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 import os
 import subprocess
 import sys
@@ -86,8 +87,7 @@ class AirflowService(Service):
         with os.fdopen(fd, "w") as handle:
             json.dump({ADMIN_USER: self.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"]}, handle)
         marker = self.home / ".migrated"
-        from airflow import __version__ as airflow_version
-
+        airflow_version = version("apache-airflow")  # not `import airflow`: it reconfigures logging
         if marker.exists() and marker.read_text() == airflow_version:
             return
         log.info("airflow: migrating the metadata database (first start takes a minute)")

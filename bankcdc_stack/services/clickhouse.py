@@ -8,7 +8,8 @@ from pathlib import Path
 import requests
 
 from bankcdc_stack.process import ManagedProcess
-from bankcdc_stack.services.base import Health, Service
+from bankcdc_stack.services.base import Health, Service, log
+from bankcdc_stack.sqlfiles import apply_clickhouse_folder
 from bankcdc_stack.settings import HOST
 
 
@@ -46,3 +47,9 @@ class ClickHouseService(Service):
         if response.status_code != 200 or response.text != "Ok.\n":
             return Health(False, f"/ping answered {response.status_code} {response.text[:80]!r}")
         return Health(True, "/ping Ok.")
+
+    def after_healthy(self) -> None:
+        """Databases, raw tables and monitoring tables from clickhouse_init/ (idempotent DDL)."""
+        count = apply_clickhouse_folder(self.settings.repo_root / "clickhouse_init", HOST,
+                                        self.settings.clickhouse_port, "default", self.ctx.secrets["CLICKHOUSE_PASSWORD"])
+        log.info("clickhouse: applied %d statements from clickhouse_init/", count)

@@ -8,7 +8,10 @@ import requests
 
 from bankcdc_stack.jvm import ensure_jars, java_argv, java_binary, write_properties
 from bankcdc_stack.process import ManagedProcess
-from bankcdc_stack.services.base import Health, Service
+from bankcdc_stack.services.base import Health, Service, log
+from bankcdc_stack.errors import ServiceFailedError
+from cdc_consumer.connectors import register_all
+from cdc_consumer.errors import ConnectorError
 from bankcdc_stack.settings import HOST
 
 DEBEZIUM_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
@@ -77,3 +80,11 @@ class ConnectService(Service):
         if DEBEZIUM_CLASS not in plugins:
             return Health(False, f"Debezium plugin not loaded (plugins: {sorted(plugins)})")
         return Health(True, "REST up, Debezium PostgresConnector loaded")
+
+    def after_healthy(self) -> None:
+        """Create or update the Debezium connectors of debezium/ and wait until they run."""
+        try:
+            for name in register_all(self.url, self.settings.repo_root / "debezium"):
+                log.info("connect: connector %s RUNNING", name)
+        except ConnectorError as exc:
+            raise ServiceFailedError(f"registering Debezium connectors failed: {exc}") from exc

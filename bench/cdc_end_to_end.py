@@ -1,0 +1,117 @@
+"""End-to-end CDC benchmark: PostgreSQL commit -> row queryable in ClickHouse raw, as JSON.
+
+Runs against the local stack started by `./stack up` (addresses and credentials from
+`./stack env`; the stack's own continuous filler is paused for the run and resumed after).
+
+Phase 1, sustained: `filler run --rate R` for --seconds; every change event committed in the
+window is measured: lag = _loaded_at (ClickHouse insert) - _source_ts (PostgreSQL commit),
+split into Debezium (commit -> Debezium read, _emitted_ts - _source_ts) and Kafka + consumer
+decode + insert (_loaded_at - _emitted_ts). Phase 2, capacity: the filler as fast as it can
+for --burst-seconds; rows/s = change rows that reached raw per second while the backlog drained.
+
+    ./stack up && ./stack bench cdc_end_to_end --rate 2500 --seconds 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+
+import clickhouse_connect
+
+from bankcdc_stack.stack import Stack
+
+TABLES = ("customer", "account", "card", "terminal", "transaction")
+
+
+def run_filler(env: dict[str, str], rate: int, seconds: int) -> tuple[float, float]:
+    start = time.time()
+    subprocess.run([sys.executable, "-m", "filler", "run", "--rate", str(rate), "--duration", str(seconds)],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return start, time.time()
+
+
+def wait_drained(ch, since: dt.datetime, timeout: float = 600) -> float:
+    """Until no new raw row arrived for 3 s; returns when the last one landed (epoch seconds)."""
+    last, last_change, deadline = -1, time.time(), time.time() + timeout
+    while time.time() < deadline:
+        count = ch.query(f"SELECT count() FROM merge('raw', '^({'|'.join(TABLES)})$') WHERE _source_ts >= {{s:DateTime64(3)}}",
+                         parameters={"s": since}).result_rows[0][0]
+        if count != last:
+            last, last_change = count, time.time()
+        elif time.time() - last_change > 3:
+            break
+        time.sleep(0.5)
+    return last_change
+
+
+def lag_figures(ch, since: dt.datetime, until: dt.datetime) -> dict:
+    row = ch.query(f"""
+        SELECT count(),
+               quantiles(0.5, 0.95, 0.99)(dateDiff('millisecond', _source_ts, _loaded_at) / 1000.0),
+               max(dateDiff('millisecond', _source_ts, _loaded_at) / 1000.0),
+               quantiles(0.5, 0.95)(dateDiff('millisecond', _source_ts, _emitted_ts) / 1000.0),
+               quantiles(0.5, 0.95)(dateDiff('millisecond', _emitted_ts, _loaded_at) / 1000.0)
+        FROM merge('raw', '^({'|'.join(TABLES)})$')
+        WHERE _source_ts BETWEEN {{a:DateTime64(3)}} AND {{b:DateTime64(3)}} AND _op != 'r'""",
+                   parameters={"a": since, "b": until}).result_rows[0]
+    count, total, worst, debezium, sink = row
+    return {"events": count, "lag_p50_s": total[0], "lag_p95_s": total[1], "lag_p99_s": total[2], "lag_max_s": worst,
+            "debezium_p50_s": debezium[0], "debezium_p95_s": debezium[1],
+            "kafka_decode_insert_p50_s": sink[0], "kafka_decode_insert_p95_s": sink[1]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=int, default=2500, help="sustained transactions/s (default 2500)")
+    parser.add_argument("--seconds", type=int, default=300, help="sustained phase length (default 300)")
+    parser.add_argument("--burst-seconds", type=int, default=60, help="capacity phase length, 0 to skip (default 60)")
+    args = parser.parse_args()
+
+    stack = Stack()
+    down = [row.name for row in stack.status() if not row.health.ok and row.name != "filler"]
+    if down:
+        print(f"error: start the stack first (./stack up); not healthy: {', '.join(down)}", file=sys.stderr)
+        return 1
+    env = stack.ctx.env
+    filler_env = {**env, "DB_USER": "bank_filler", "DB_PASSWORD": stack.ctx.secrets["FILLER_DB_PASSWORD"]}
+    ch = clickhouse_connect.get_client(host=env["CLICKHOUSE_HOST"], port=int(env["CLICKHOUSE_PORT"]),
+                                       username="default", password=env["CLICKHOUSE_PASSWORD"])
+    filler_was_running = stack.services["filler"].is_running()
+    stack.services["filler"].stop()
+    result: dict = {"rate_target_tx_s": args.rate, "seconds": args.seconds}
+    try:
+        print(f"sustained phase: {args.rate} tx/s for {args.seconds}s ...", file=sys.stderr)
+        start, end = run_filler(filler_env, args.rate, args.seconds)
+        since, until = (dt.datetime.fromtimestamp(t, dt.timezone.utc) for t in (start, end))
+        wait_drained(ch, since)
+        figures = lag_figures(ch, since, until)
+        figures["source_rows_per_s"] = round(figures["events"] / (end - start), 1)
+        result["sustained"] = figures
+        if args.burst_seconds:
+            print(f"capacity phase: filler flat out for {args.burst_seconds}s ...", file=sys.stderr)
+            start, end = run_filler(filler_env, 100000, args.burst_seconds)
+            since = dt.datetime.fromtimestamp(start, dt.timezone.utc)
+            landed = wait_drained(ch, since)
+            first, last, count = ch.query(
+                f"SELECT min(_loaded_at), max(_loaded_at), count() FROM merge('raw', '^({'|'.join(TABLES)})$') "
+                "WHERE _source_ts >= {s:DateTime64(3)} AND _op != 'r'", parameters={"s": since}).result_rows[0]
+            seconds = max((last - first).total_seconds(), 1e-3)
+            result["capacity"] = {"events": count, "source_seconds": round(end - start, 1),
+                                  "load_seconds": round(seconds, 1), "rows_per_s_into_raw": round(count / seconds, 1),
+                                  "drained_after_source_stopped_s": round(landed - end, 1)}
+    finally:
+        if filler_was_running:
+            stack.services["filler"].start()
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

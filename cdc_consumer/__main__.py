@@ -1,0 +1,5 @@
+import sys
+
+from cdc_consumer.cli import main
+
+sys.exit(main())

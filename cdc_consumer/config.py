@@ -1,0 +1,74 @@
+"""Typed consumer settings, built once from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
+
+from cdc_consumer.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str], T], allowed: str,
+          check: Callable[[T], bool] = lambda _: True) -> T:
+    raw = env.get(name, "").strip() or default
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is invalid: set {name} to {allowed}") from None
+    if not check(value):
+        raise ConfigError(f"{name}={raw!r} is out of range: set {name} to {allowed}")
+    return value
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    bootstrap_servers: str
+    group_id: str
+    topic_prefix: str
+    topic_regex: str
+    batch_max_rows: int
+    batch_max_seconds: float
+    clickhouse_host: str
+    clickhouse_port: int
+    clickhouse_user: str
+    clickhouse_password: str
+    raw_database: str
+    metrics_port: int
+    log_every_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "ConsumerSettings":
+        env = os.environ if env is None else env
+        prefix = env.get("CDC_TOPIC_PREFIX", "").strip() or "bank"
+        regex = env.get("CDC_TOPIC_REGEX", "").strip() or rf"^{re.escape(prefix)}\.[a-z0-9_]+\.[a-z0-9_]+$"
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ConfigError(f"CDC_TOPIC_REGEX={regex!r} is not a regular expression ({exc})") from None
+        bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or "127.0.0.1:9092"
+        if not all(re.fullmatch(r"[\w.\-\[\]:]+:\d+", part) for part in bootstrap.split(",")):
+            raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap!r} is invalid: use host:port[,host:port]")
+        return cls(
+            bootstrap_servers=bootstrap,
+            group_id=env.get("CDC_GROUP_ID", "").strip() or "bankcdc-raw-loader",
+            topic_prefix=prefix,
+            topic_regex=regex,
+            batch_max_rows=_read(env, "CDC_BATCH_MAX_ROWS", "20000", int, "a whole number from 1 to 1000000",
+                                 lambda v: 1 <= v <= 1_000_000),
+            batch_max_seconds=_read(env, "CDC_BATCH_MAX_SECONDS", "0.5", float, "seconds from 0.01 to 60",
+                                    lambda v: 0.01 <= v <= 60),
+            clickhouse_host=env.get("CLICKHOUSE_HOST", "").strip() or "127.0.0.1",
+            clickhouse_port=_read(env, "CLICKHOUSE_PORT", "8123", int, "a TCP port (1-65535)",
+                                  lambda v: 1 <= v <= 65535),
+            clickhouse_user=env.get("CDC_CLICKHOUSE_USER", "").strip() or "loader",
+            clickhouse_password=env.get("CLICKHOUSE_LOADER_PASSWORD", ""),
+            raw_database=env.get("CDC_RAW_DATABASE", "").strip() or "raw",
+            metrics_port=_read(env, "CONSUMER_METRICS_PORT", "9464", int, "a TCP port (1-65535), or 0 for none",
+                               lambda v: 0 <= v <= 65535),
+            log_every_seconds=_read(env, "CDC_LOG_EVERY_SECONDS", "10", float, "seconds from 1 to 3600",
+                                    lambda v: 1 <= v <= 3600),
+        )

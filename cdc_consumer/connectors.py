@@ -1,0 +1,100 @@
+"""Register Debezium connectors through the Kafka Connect REST API: create-or-update, wait for RUNNING.
+
+`PUT /connectors/<name>/config` creates a connector or updates it in place,
+so registering twice is harmless. Secrets stay `${env:NAME}` references that
+the Connect worker's EnvVarConfigProvider resolves; they never appear here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from cdc_consumer.errors import ConnectorError
+
+log = logging.getLogger("cdc_consumer.connectors")
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    name: str
+    config: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path) -> "ConnectorSpec":
+        try:
+            body = json.loads(path.read_text())
+            return cls(body["name"], {k: str(v) for k, v in body["config"].items()})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConnectorError(f"{path}: not a Connect payload {{\"name\", \"config\"}}: {exc}") from exc
+
+
+def load_specs(directory: Path) -> list[ConnectorSpec]:
+    specs = [ConnectorSpec.load(path) for path in sorted(directory.glob("*.json"))]
+    if not specs:
+        raise ConnectorError(f"no connector JSON in {directory}")
+    return specs
+
+
+class ConnectClient:
+    def __init__(self, url: str, timeout: float = 15.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        try:
+            return requests.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)  # type: ignore[arg-type]
+        except requests.RequestException as exc:
+            raise ConnectorError(f"Kafka Connect at {self.url} not reachable ({type(exc).__name__}); "
+                                 "is it running? (./stack status)") from exc
+
+    def put_config(self, spec: ConnectorSpec) -> str:
+        response = self._call("PUT", f"/connectors/{spec.name}/config", json=spec.config)
+        if response.status_code not in (200, 201):
+            raise ConnectorError(f"connector {spec.name} refused ({response.status_code}): {response.text}")
+        return "created" if response.status_code == 201 else "updated"
+
+    def status(self, name: str) -> dict | None:
+        response = self._call("GET", f"/connectors/{name}/status")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def restart_failed(self, name: str) -> None:
+        self._call("POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
+
+    def delete(self, name: str) -> None:
+        self._call("DELETE", f"/connectors/{name}")
+
+    def wait_running(self, name: str, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        status: dict | None = None
+        while time.monotonic() < deadline:
+            status = self.status(name)
+            if status:
+                states = [status["connector"]["state"]] + [task["state"] for task in status.get("tasks", [])]
+                failed = [task for task in status.get("tasks", []) if task["state"] == "FAILED"]
+                if status["connector"]["state"] == "FAILED" or failed:
+                    trace = (failed[0] if failed else status["connector"]).get("trace", "(no trace)")
+                    raise ConnectorError(f"connector {name} FAILED:\n{trace}")
+                if status.get("tasks") and set(states) == {"RUNNING"}:
+                    return status
+            time.sleep(0.5)
+        raise ConnectorError(f"connector {name} not RUNNING after {timeout:.0f}s: {status}")
+
+
+def register_all(connect_url: str, directory: Path, timeout: float = 120.0) -> list[str]:
+    client = ConnectClient(connect_url)
+    done = []
+    for spec in load_specs(directory):
+        outcome = client.put_config(spec)
+        client.wait_running(spec.name, timeout)
+        log.info("connector %s %s and RUNNING", spec.name, outcome)
+        done.append(spec.name)
+    return done

@@ -1,0 +1,137 @@
+"""Debezium JSON values -> Python values of the raw table's exact ClickHouse column types.
+
+Connectors run with `decimal.handling.mode=string` (money arrives as the exact
+decimal text, never a float) and the default adaptive time precision:
+timestamptz arrives as ISO-8601 text with microseconds and zone, date as days
+since the epoch, time as microseconds. The ClickHouse column type decides the
+conversion, so clickhouse_init's DDL is the one description of the raw layer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+
+from cdc_consumer.errors import DecodeError
+
+Converter = Callable[[Any], Any]
+_EPOCH = dt.date(1970, 1, 1)
+_INT_RANGES = {
+    "Int8": (-(2**7), 2**7 - 1), "Int16": (-(2**15), 2**15 - 1), "Int32": (-(2**31), 2**31 - 1),
+    "Int64": (-(2**63), 2**63 - 1), "UInt8": (0, 2**8 - 1), "UInt16": (0, 2**16 - 1),
+    "UInt32": (0, 2**32 - 1), "UInt64": (0, 2**64 - 1),
+}
+_DECIMAL = re.compile(r"Decimal(?:\d+)?\((\d+),\s*(\d+)\)")
+
+
+def _integer(low: int, high: int) -> Converter:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"expected an integer, got {type(value).__name__}")
+        number = int(value)
+        if not low <= number <= high:
+            raise ValueError(f"{number} out of range [{low}, {high}]")
+        return number
+    return convert
+
+
+def _decimal(precision: int, scale: int) -> Converter:
+    limit = Decimal(10) ** (precision - scale)
+
+    def convert(value: Any) -> Decimal:
+        if isinstance(value, float):
+            raise ValueError("decimal arrived as a float; connectors must use decimal.handling.mode=string")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal") from None
+        if not number.is_finite() or abs(number) >= limit:
+            raise ValueError(f"{value} does not fit Decimal({precision}, {scale})")
+        if number.as_tuple().exponent < -scale:  # type: ignore[operator]
+            raise ValueError(f"{value} has more than {scale} decimal places")
+        return number
+    return convert
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    """ZonedTimestamp text ('2026-11-23T09:36:02.123456Z') or epoch micro/milliseconds."""
+    if isinstance(value, str):
+        text = value.replace("Z", "+00:00")
+        moment = dt.datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(dt.timezone.utc)
+    if isinstance(value, int) and not isinstance(value, bool):
+        micros = value if abs(value) > 10**14 else value * 1000
+        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
+    raise ValueError(f"expected a timestamp, got {value!r}")
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _EPOCH + dt.timedelta(days=value)
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    raise ValueError(f"expected a date, got {value!r}")
+
+
+def _string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def converter_for(ch_type: str) -> Converter:
+    """A converter for one ClickHouse column type (Nullable/LowCardinality unwrapped)."""
+    nullable = False
+    inner = ch_type
+    while True:
+        if inner.startswith("Nullable(") and inner.endswith(")"):
+            nullable, inner = True, inner[len("Nullable("):-1]
+        elif inner.startswith("LowCardinality(") and inner.endswith(")"):
+            inner = inner[len("LowCardinality("):-1]
+        else:
+            break
+    base: Converter
+    decimal = _DECIMAL.fullmatch(inner)
+    if inner in _INT_RANGES:
+        base = _integer(*_INT_RANGES[inner])
+    elif decimal:
+        base = _decimal(int(decimal.group(1)), int(decimal.group(2)))
+    elif inner.startswith("DateTime64") or inner.startswith("DateTime"):
+        base = _timestamp
+    elif inner in ("Date", "Date32"):
+        base = _date
+    elif inner == "Bool":
+        base = _boolean
+    elif inner in ("Float32", "Float64"):
+        base = float
+    else:  # String, FixedString, UUID, Enum: their text form
+        base = _string
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise ValueError("NULL in a non-nullable column")
+        return base(value)
+    return convert
+
+
+def convert_row(row: dict[str, Any], converters: dict[str, Converter]) -> dict[str, Any]:
+    converted = {}
+    for column, value in row.items():
+        try:
+            converted[column] = converters[column](value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise DecodeError(f"column {column}: {exc}") from exc
+    return converted

@@ -1,0 +1,168 @@
+"""Writes change rows and dead letters into ClickHouse's raw layer, idempotently.
+
+Each insert is one block of one Kafka partition's consecutive offsets, built
+deterministically from those messages alone, and carries
+`insert_deduplication_token = topic:partition:first-last`: a retried insert is
+the identical block and ClickHouse drops it. On start-up the consumer resumes
+after the highest offset ClickHouse already holds, so a crash between insert
+and offset commit loads nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from cdc_consumer.config import ConsumerSettings
+from cdc_consumer.converters import Converter, converter_for, convert_row
+from cdc_consumer.envelope import ChangeEvent
+from cdc_consumer.errors import DecodeError, LoadError
+
+log = logging.getLogger("cdc_consumer.loader")
+
+DEAD_LETTER_TABLE = "_dead_letter"
+META_COLUMNS = ("_op", "_lsn", "_version", "_source_ts", "_emitted_ts",
+                "_topic", "_partition", "_offset", "_is_deleted")
+
+
+@dataclass
+class RawTable:
+    name: str
+    columns: dict[str, str]                       # column -> ClickHouse type, in table order
+    key: list[str]
+    converters: dict[str, Converter] = field(default_factory=dict)
+
+    @property
+    def insert_columns(self) -> list[str]:
+        """Every column but the server-side load time (DEFAULT now64), so a retried block is identical."""
+        return [c for c in self.columns if c != "_loaded_at"]
+
+    def refresh_converters(self) -> None:
+        self.converters = {c: converter_for(t) for c, t in self.columns.items() if not c.startswith("_")}
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    payload: bytes
+    error: str
+
+
+class RawLoader:
+    def __init__(self, settings: ConsumerSettings) -> None:
+        self.settings = settings
+        self.db = settings.raw_database
+        self.client: Client = self._connect()
+        self.tables: dict[str, RawTable] = {}
+        self.reload_tables()
+
+    def _connect(self) -> Client:
+        try:
+            return clickhouse_connect.get_client(
+                host=self.settings.clickhouse_host, port=self.settings.clickhouse_port,
+                username=self.settings.clickhouse_user, password=self.settings.clickhouse_password,
+                database=self.db, connect_timeout=10, send_receive_timeout=120, autogenerate_session_id=False,
+            )
+        except ClickHouseError as exc:
+            raise LoadError(f"cannot reach ClickHouse at {self.settings.clickhouse_host}:"
+                            f"{self.settings.clickhouse_port} as {self.settings.clickhouse_user}: {exc}") from exc
+
+    def reload_tables(self) -> None:
+        rows = self.client.query(
+            "SELECT table, name, type FROM system.columns WHERE database = {db:String} ORDER BY table, position",
+            parameters={"db": self.db}).result_rows
+        keys = dict(self.client.query(
+            "SELECT name, sorting_key FROM system.tables WHERE database = {db:String}",
+            parameters={"db": self.db}).result_rows)
+        tables: dict[str, RawTable] = {}
+        for table, column, ch_type in rows:
+            tables.setdefault(table, RawTable(table, {}, []))
+            tables[table].columns[column] = ch_type
+        for table in tables.values():
+            sorting = [part.strip() for part in (keys.get(table.name) or "").split(",")]
+            table.key = [c for c in sorting if c in table.columns and not c.startswith("_")]
+            table.refresh_converters()
+        self.tables = tables
+
+    def table_for(self, name: str) -> RawTable:
+        if name not in self.tables or name == DEAD_LETTER_TABLE:
+            raise DecodeError(f"no raw table {self.db}.{name} for this topic")
+        return self.tables[name]
+
+    def add_columns(self, table: RawTable, columns: Sequence[str]) -> None:
+        """A source column ClickHouse does not know yet: add it as Nullable(String), text as sent."""
+        for column in columns:
+            log.warning("new source column %s.%s: adding it to %s.%s as Nullable(String)",
+                        table.name, column, self.db, table.name)
+            self.client.command(f"ALTER TABLE {self.db}.`{table.name}` ADD COLUMN IF NOT EXISTS "
+                                f"`{column}` Nullable(String)")
+        self.reload_tables()
+
+    def to_row(self, table: RawTable, event: ChangeEvent) -> list[Any]:
+        values = convert_row(event.row, table.converters)
+        meta = {
+            "_op": event.op, "_lsn": event.lsn, "_version": event.version,
+            "_source_ts": _millis(event.commit_ts_ms), "_emitted_ts": _millis(event.emitted_ts_ms),
+            "_topic": event.ref.topic, "_partition": event.ref.partition, "_offset": event.ref.offset,
+            "_is_deleted": 1 if event.is_delete else 0,
+        }
+        row = []
+        for column in table.insert_columns:
+            ch_type = table.columns[column]
+            if column in meta:
+                row.append(meta[column])
+            elif column in values:
+                row.append(values[column])
+            elif ch_type.startswith("Nullable("):
+                row.append(None)
+            else:
+                raise DecodeError(f"event lacks non-nullable column {column}")
+        return row
+
+    def insert_block(self, table: RawTable, rows: list[list[Any]], token: str) -> None:
+        try:
+            self.client.insert(f"{self.db}.`{table.name}`", rows, column_names=table.insert_columns,
+                               settings={"insert_deduplication_token": token})
+        except ClickHouseError as exc:
+            raise LoadError(f"insert into {self.db}.{table.name} ({len(rows)} rows, {token}) failed: {exc}") from exc
+
+    def insert_dead_letters(self, letters: list[DeadLetter], token: str) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        rows = [[d.topic, d.partition, d.offset, d.key, d.payload, d.error, now] for d in letters]
+        try:
+            self.client.insert(f"{self.db}.{DEAD_LETTER_TABLE}", rows,
+                               column_names=["topic", "partition", "offset", "key", "payload", "error", "failed_at"],
+                               settings={"insert_deduplication_token": f"dlq:{token}"})
+        except ClickHouseError as exc:
+            raise LoadError(f"dead-letter insert ({len(rows)} rows) failed: {exc}") from exc
+
+    def loaded_offset(self, topic: str, partition: int, table: str) -> int | None:
+        """Highest offset of this partition the raw table holds; every earlier offset is loaded too.
+
+        Blocks go in per partition and in offset order, each one part, so the
+        maximum is a complete prefix. Dead letters are written before their
+        block and collapse on replay (ReplacingMergeTree on topic, partition, offset).
+        """
+        if table not in self.tables or table == DEAD_LETTER_TABLE:
+            return None
+        value, count = self.client.query(
+            f"SELECT max(_offset), count() FROM {self.db}.`{table}` "
+            "WHERE _topic = {t:String} AND _partition = {p:Int32}",
+            parameters={"t": topic, "p": partition}).result_rows[0]
+        return int(value) if count else None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _millis(ms: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)

@@ -1,0 +1,221 @@
+"""The consume loop: Kafka -> decoded, converted rows -> ClickHouse raw, offsets committed after the ack."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from cdc_consumer.config import ConsumerSettings
+from cdc_consumer.envelope import SourceRef, decode, table_of
+from cdc_consumer.errors import DecodeError, LoadError
+from cdc_consumer.loader import DeadLetter, RawLoader
+from cdc_consumer.metrics import ConsumerMetrics
+
+log = logging.getLogger("cdc_consumer")
+PartitionKey = tuple[str, int]
+
+
+class CdcConsumer:
+    def __init__(self, settings: ConsumerSettings, loader: RawLoader | None = None) -> None:
+        self.settings = settings
+        self.loader = loader or RawLoader(settings)
+        self.metrics = ConsumerMetrics()
+        self.stop_event = threading.Event()
+        self.buffers: dict[PartitionKey, list[Message]] = defaultdict(list)
+        self.buffered = 0
+        self.oldest_buffered_at: float | None = None
+        self.consumer = Consumer({
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": settings.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 5000,   # pick up new table topics quickly
+            "fetch.wait.max.ms": 50,
+            "fetch.min.bytes": 1,
+            "partition.assignment.strategy": "range",
+            "logger": logging.getLogger("cdc_consumer.kafka"),
+        })
+
+    # -- rebalance ------------------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)}
+        for tp in partitions:
+            start = committed.get((tp.topic, tp.partition), -1001)
+            try:
+                loaded = self.loader.loaded_offset(tp.topic, tp.partition,
+                                                   table_of(tp.topic, self.settings.topic_prefix))
+            except DecodeError:
+                loaded = None
+            if loaded is not None and loaded + 1 > start:
+                log.info("%s[%d]: ClickHouse already holds up to offset %d (committed %s): resuming at %d",
+                         tp.topic, tp.partition, loaded, start if start >= 0 else "none", loaded + 1)
+                start = loaded + 1
+            if start >= 0:
+                tp.offset = start
+        consumer.assign(partitions)
+        log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            self.flush()
+        except LoadError as exc:
+            log.warning("flush on revoke failed (%s); the next owner re-reads from the committed offset", exc)
+        self.buffers.clear()
+        self.buffered = 0
+        consumer.unassign()
+
+    # -- loop -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.metrics.serve(self.settings.metrics_port)
+        self.consumer.subscribe([self.settings.topic_regex], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("consuming %s as group %s into %s on %s:%d (batches of %d rows or %.2fs)",
+                 self.settings.topic_regex, self.settings.group_id, self.settings.raw_database,
+                 self.settings.clickhouse_host, self.settings.clickhouse_port,
+                 self.settings.batch_max_rows, self.settings.batch_max_seconds)
+        try:
+            while not self.stop_event.is_set():
+                room = max(1, self.settings.batch_max_rows - self.buffered)
+                for msg in self.consumer.consume(num_messages=min(room, 5000), timeout=0.05):
+                    self._accept(msg)
+                if self._due():
+                    self._flush_with_retry()
+                self.metrics.maybe_log(self.settings.log_every_seconds, self._total_lag())
+            self._flush_with_retry()
+        finally:
+            self.consumer.close()
+            self.loader.close()
+            log.info("consumer stopped cleanly")
+
+    def request_stop(self, *_: Any) -> None:
+        log.info("stop requested: finishing the current batch")
+        self.stop_event.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def _accept(self, msg: Message) -> None:
+        error = msg.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return
+            if error.fatal():
+                raise KafkaException(error)
+            log.warning("kafka: %s", error)
+            return
+        self.buffers[(msg.topic(), msg.partition())].append(msg)
+        self.buffered += 1
+        if self.oldest_buffered_at is None:
+            self.oldest_buffered_at = time.monotonic()
+
+    def _due(self) -> bool:
+        if not self.buffered:
+            return False
+        age = time.monotonic() - (self.oldest_buffered_at or time.monotonic())
+        return self.buffered >= self.settings.batch_max_rows or age >= self.settings.batch_max_seconds
+
+    def _flush_with_retry(self) -> None:
+        delay = 0.5
+        while self.buffered:
+            try:
+                self.flush()
+                return
+            except LoadError as exc:
+                if self.stop_event.is_set():
+                    log.error("giving up on the current batch at shutdown (not committed, will be re-read): %s", exc)
+                    return
+                log.error("%s; retrying the same blocks in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 15.0)
+                self._reconnect_loader()
+
+    def _reconnect_loader(self) -> None:
+        try:
+            self.loader.close()
+            self.loader = RawLoader(self.settings)
+        except Exception as exc:  # noqa: BLE001 - ClickHouse still down; next retry tries again
+            log.warning("ClickHouse not reachable yet: %s", exc)
+
+    # -- one batch ------------------------------------------------------------------------------
+    def flush(self) -> None:
+        if not self.buffered:
+            return
+        started = time.monotonic()
+        rows_by_table: dict[str, int] = defaultdict(int)
+        dead_by_topic: dict[str, int] = defaultdict(int)
+        newest_commit_ms: int | None = None
+        commits: list[TopicPartition] = []
+        for (topic, partition), messages in sorted(self.buffers.items()):
+            if not messages:
+                continue
+            token = f"{topic}:{partition}:{messages[0].offset()}-{messages[-1].offset()}"
+            table_name, rows, dead, newest = self._build_block(topic, partition, messages)
+            if dead:
+                self.loader.insert_dead_letters(dead, token)
+                dead_by_topic[topic] += len(dead)
+                for letter in dead:
+                    log.warning("dead letter %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset,
+                                letter.error)
+            if rows:
+                self.loader.insert_block(self.loader.tables[table_name], rows, token)
+                rows_by_table[table_name] += len(rows)
+            if newest and (newest_commit_ms is None or newest > newest_commit_ms):
+                newest_commit_ms = newest
+            commits.append(TopicPartition(topic, partition, messages[-1].offset() + 1))
+        if commits:
+            self.consumer.commit(offsets=commits, asynchronous=False)
+        self.buffers.clear()
+        self.buffered = 0
+        self.oldest_buffered_at = None
+        self.metrics.record_batch(dict(rows_by_table), dict(dead_by_topic), time.monotonic() - started,
+                                  newest_commit_ms)
+
+    def _build_block(self, topic: str, partition: int, messages: list[Message]
+                     ) -> tuple[str, list[list[Any]], list[DeadLetter], int | None]:
+        """Rows of one partition's messages, in offset order; what cannot be loaded becomes dead letters."""
+        rows: list[list[Any]] = []
+        dead: list[DeadLetter] = []
+        table_name = ""
+        newest: int | None = None
+        for msg in messages:
+            ref = SourceRef(topic, partition, msg.offset())
+            try:
+                event = decode(msg.value(), ref, self.settings.topic_prefix)
+                if event is None:
+                    self.metrics.tombstones.inc()
+                    continue
+                table = self.loader.table_for(event.table)
+                unknown = [c for c in event.row if c not in table.columns]
+                if unknown:
+                    self.loader.add_columns(table, unknown)
+                    table = self.loader.table_for(event.table)
+                rows.append(self.loader.to_row(table, event))
+                table_name = table.name
+                newest = max(newest or 0, event.commit_ts_ms)
+            except DecodeError as exc:
+                dead.append(DeadLetter(topic, partition, msg.offset(), msg.key() or b"", msg.value() or b"",
+                                       str(exc)))
+        return table_name, rows, dead, newest
+
+    def _total_lag(self) -> int:
+        total = 0
+        try:
+            assignment = self.consumer.assignment()
+            positions = self.consumer.position(assignment) if assignment else []
+        except KafkaException:
+            return -1
+        for tp in positions:
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=True)
+            except KafkaException:
+                continue
+            lag = max(0, high - tp.offset) if tp.offset >= 0 else high
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+            total += lag
+        return total

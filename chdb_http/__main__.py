@@ -1,0 +1,7 @@
+"""``python -m chdb_http``."""
+
+import sys
+
+from chdb_http.cli import main
+
+sys.exit(main())

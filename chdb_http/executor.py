@@ -1,0 +1,207 @@
+"""Run one HTTP query on chDB: connection and settings, statement routing, result stream.
+
+Settings follow clickhouse-server's order: the user's profile, then its
+``readonly``, then URL settings (so the engine itself refuses a readonly user
+changing them), then ``readonly=2`` for GET. A session keeps its connection;
+URL settings and ``database`` apply to one request only and are restored after it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chdb_http import engine as eng
+from chdb_http import sqltext
+from chdb_http.engine import Engine, Stats
+from chdb_http.errors import ClickHouseError, readonly_error
+from chdb_http.request import QueryRequest
+from chdb_http.sessions import Session, SessionRegistry, parse_timeout
+from chdb_http.users import User
+
+MAX_QUERY_PEEK = 256 * 1024  # clickhouse-server's default max_query_size
+
+_CONTENT_TYPES = (
+    (("TabSeparated", "TSV"), "text/tab-separated-values; charset=UTF-8"),
+    (("CSV",), "text/csv; charset=UTF-8; header=absent"),
+    (("JSONEachRow", "JSONLines", "NDJSON"), "application/x-ndjson; charset=UTF-8"),
+    (("JSON",), "application/json; charset=UTF-8"),
+    (("Native", "RowBinary", "Parquet", "Arrow", "ORC", "Avro", "Protobuf", "MsgPack"), "application/octet-stream"),
+)
+
+
+def content_type(fmt: str | None) -> str:
+    if fmt is None:
+        return "text/plain; charset=UTF-8"
+    for prefixes, ctype in _CONTENT_TYPES:
+        if fmt.startswith(prefixes):
+            if fmt.startswith("CSVWithNames"):
+                return "text/csv; charset=UTF-8; header=present"
+            return ctype
+    return "text/plain; charset=UTF-8"
+
+
+def profile_statements(user: User) -> list[str]:
+    """SET statements that give a new connection the user's profile (readonly last)."""
+    stmts = eng.set_statements({k: v for k, v in user.settings.items() if k != "readonly"})
+    if user.readonly:
+        stmts.append(f"SET readonly = {user.readonly}")
+    return stmts
+
+
+@dataclass
+class Result:
+    """What to answer: the output format (None for statements without a result) and the body."""
+
+    fmt: str | None
+    chunks: Iterator[bytes]
+    stats: Stats
+
+
+class Execution:
+    """One request's use of the engine; use as a context manager around reading the result."""
+
+    def __init__(self, engine: Engine, sessions: SessionRegistry, user: User, req: QueryRequest) -> None:
+        self.engine, self.sessions, self.user, self.req = engine, sessions, user, req
+        self.conn: Any = None
+        self.session: Session | None = None
+        self._changed_state = False
+        self.started = time.monotonic()
+
+    def __enter__(self) -> Execution:
+        req = self.req
+        session_id = req.params.get("session_id")
+        try:
+            if session_id:
+                timeout = parse_timeout(req.params.get("session_timeout"))
+                self.session = self.sessions.acquire(self.user.name, session_id, timeout, req.flag("session_check"))
+                self.conn = self.session.conn
+                stmts = self._session_overlay(self.session)
+            else:
+                self.conn = self.engine.connect()
+                stmts = profile_statements(self.user) + eng.set_statements(req.settings)
+                if req.method == "GET" and int(req.settings.get("readonly", self.user.readonly) or 0) == 0:
+                    stmts.append("SET readonly = 2")
+            if req.database and self.session is None:
+                stmts.append(f"USE {eng.quote_ident(req.database)}")
+            eng.run_batch(self.conn, stmts)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _session_overlay(self, session: Session) -> list[str]:
+        """Statements putting this request's URL settings and database on the session's connection."""
+        req = self.req
+        key = (tuple(sorted(req.settings.items())), req.database)
+        if session.overlay == key:
+            return []
+        self._drop_overlay(session)
+        if req.settings or req.database:
+            session.restore = eng.snapshot(self.conn, list(req.settings))
+        session.overlay = key
+        stmts = eng.set_statements(req.settings)
+        if req.database:
+            stmts.append(f"USE {eng.quote_ident(req.database)}")
+        return stmts
+
+    def _drop_overlay(self, session: Session) -> None:
+        restore, session.restore, session.overlay = session.restore, [], None
+        try:
+            eng.run_batch(session.conn, restore)
+        except ClickHouseError:
+            pass  # e.g. the session became readonly; its settings stay as they are
+
+    def __exit__(self, *exc: object) -> None:
+        if self.session is not None:
+            if self._changed_state or exc and exc[0] is not None:
+                self._drop_overlay(self.session)  # a SET/USE must land on the session's own state
+            self.sessions.release(self.session, close=self.req.flag("close_session"))
+            self.session = None
+        elif self.conn is not None:
+            self.conn.close()
+        self.conn = None
+
+    # -- statements ---------------------------------------------------------
+
+    def run(self, body: Iterator[bytes]) -> Result:
+        """Route the request: streamed INSERT data, or one statement with an optional result."""
+        url_query = self.req.url_query
+        stats = Stats()
+        if url_query:
+            prefix = url_query + "\n"
+            split = sqltext.split_insert(prefix)
+            if split is not None:
+                first = next(body, b"")
+                tail = prefix[split.data_offset:].encode()
+                if first or tail.strip():
+                    self._insert(split, itertools.chain([tail, first], body), stats)
+                    return Result(None, iter(()), stats)
+                return self._statement(url_query, stats)
+            rest = b"".join(body)
+            return self._statement(url_query + ("\n" + rest.decode() if rest else ""), stats)
+        head = bytearray()
+        for chunk in body:
+            head += chunk
+            if len(head) >= MAX_QUERY_PEEK:
+                break
+        text = head.decode("utf-8", errors="surrogateescape")
+        split = sqltext.split_insert(text)
+        if split is not None:
+            data = text[split.data_offset:].encode("utf-8", errors="surrogateescape")
+            self._insert(split, itertools.chain([data], body), stats)
+            return Result(None, iter(()), stats)
+        if not text.strip():
+            raise ClickHouseError(62, "SYNTAX_ERROR", "Empty query")
+        rest = b"".join(body)
+        return self._statement((bytes(head) + rest).decode(), stats)
+
+    def _check_get_readonly(self, query: str, klass: Any) -> None:
+        if self.req.method == "GET" and self.session is not None and klass != "READ_ONLY":
+            if int(self.req.settings.get("readonly", self.user.readonly) or 0) == 0 and klass != "CONTROL":
+                raise readonly_error(self.user.name, get_method=True)
+
+    def _insert(self, split: sqltext.InsertSplit, data: Iterator[bytes], stats: Stats) -> None:
+        self._check_get_readonly(split.head, "MUTATING")
+        try:
+            eng.stream_insert(self.conn, split.head, split.fmt, data, stats)
+        except ClickHouseError as exc:
+            raise self._fix(exc) from None
+
+    def _statement(self, query: str, stats: Stats) -> Result:
+        klass = None
+        if not sqltext.is_insert(query):
+            info = self.conn.classify_query(query)
+            if info["statement_count"] > 1:
+                raise ClickHouseError(62, "SYNTAX_ERROR", "Syntax error (Multi-statements are not allowed): failed at position 1")
+            klass = info["query_class"].name
+            self._changed_state = klass not in ("READ_ONLY", "MUTATING")
+        self._check_get_readonly(query, klass or "MUTATING")
+        fmt = sqltext.output_format(query, self.engine.output_formats) or self.req.default_format
+        runner = eng.stream_query if klass == "READ_ONLY" else eng.query_once
+        chunks = runner(self.conn, query, fmt, self.req.query_params, stats)
+        try:
+            first = next(chunks, b"")
+        except ClickHouseError as exc:
+            raise self._fix(exc) from None
+        produces_result = klass in ("READ_ONLY", None) and not sqltext.is_insert(query) or bool(first)
+        return Result(fmt if produces_result else None, self._guard(itertools.chain([first], chunks)), stats)
+
+    def _guard(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        try:
+            yield from chunks
+        except ClickHouseError as exc:
+            raise self._fix(exc) from None
+
+    def _fix(self, exc: ClickHouseError) -> ClickHouseError:
+        """Name the real user in READONLY errors (the engine runs every query as its one user)."""
+        if exc.name == "READONLY" and exc.message.startswith("default: "):
+            exc.message = f"{self.user.name}: " + exc.message[len("default: "):]
+            if self.req.method == "GET" and not self.user.readonly and "readonly" not in self.req.settings:
+                exc.message += (
+                    ". For queries over HTTP, method GET implies readonly. You should use method POST for modifying queries"
+                )
+        return exc

@@ -1,0 +1,7 @@
+-- bank-cdc ClickHouse layers. Applied in file order at every stack start (idempotent);
+-- in production by clickhouse-server's /docker-entrypoint-initdb.d.
+CREATE DATABASE IF NOT EXISTS raw COMMENT 'CDC changelog: one row per Debezium event';
+CREATE DATABASE IF NOT EXISTS stg COMMENT 'dbt staging views: typed, renamed, one row per change';
+CREATE DATABASE IF NOT EXISTS ods COMMENT 'dbt incremental: current state and transaction history';
+CREATE DATABASE IF NOT EXISTS marts COMMENT 'dbt fraud marts';
+CREATE DATABASE IF NOT EXISTS monitoring COMMENT 'CDC lag time series';

@@ -1,0 +1,185 @@
+-- Raw changelog: one row per Debezium event. Source columns keep exact types (money
+-- Decimal(18,2), timestamptz DateTime64(6,'UTC')), then the CDC metadata:
+--   _op          c insert, u update, d delete, r snapshot read
+--   _lsn         source LSN of the change;  _version: 0 for snapshot reads, else _lsn
+--                (current state = highest (_version, _lsn) per key; never wall-clock time)
+--   _source_ts   commit time in PostgreSQL;  _emitted_ts: when Debezium read it
+--   _topic, _partition, _offset   where it came from in Kafka;  _loaded_at: server time of load
+--   _is_deleted  1 for deletes (the row carries the before image)
+-- ReplacingMergeTree on (key, _version, _lsn): a replayed event collapses into the original.
+-- ORDER BY key first: stg/ODS read "latest change per key"; partitions by commit month keep
+-- incremental reads (`_loaded_at`/`_source_ts` ranges) cheap. The non-replicated dedup window
+-- lets the consumer's insert_deduplication_token drop a retried identical block.
+
+CREATE TABLE IF NOT EXISTS raw.customer
+(
+    customer_id    Int64,
+    external_ref   UUID,
+    full_name      String,
+    email          String,
+    phone          String,
+    national_id    String,
+    date_of_birth  Date32,
+    address        String,
+    city           String,
+    country        LowCardinality(String),
+    kyc_notes      Nullable(String),
+    status         LowCardinality(String),
+    closed_at      Nullable(DateTime64(6, 'UTC')),
+    created_at     DateTime64(6, 'UTC'),
+    updated_at     DateTime64(6, 'UTC'),
+    _op            LowCardinality(String),
+    _lsn           UInt64,
+    _version       UInt64,
+    _source_ts     DateTime64(3, 'UTC'),
+    _emitted_ts    DateTime64(3, 'UTC'),
+    _topic         LowCardinality(String),
+    _partition     Int32,
+    _offset        Int64,
+    _loaded_at     DateTime64(6, 'UTC') DEFAULT now64(6),
+    _is_deleted    UInt8
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(_source_ts)
+ORDER BY (customer_id, _version, _lsn)
+SETTINGS non_replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS raw.account
+(
+    account_id     Int64,
+    customer_id    Int64,
+    iban           String,
+    currency       LowCardinality(String),
+    account_type   LowCardinality(String),
+    status         LowCardinality(String),
+    closed_at      Nullable(DateTime64(6, 'UTC')),
+    created_at     DateTime64(6, 'UTC'),
+    updated_at     DateTime64(6, 'UTC'),
+    _op            LowCardinality(String),
+    _lsn           UInt64,
+    _version       UInt64,
+    _source_ts     DateTime64(3, 'UTC'),
+    _emitted_ts    DateTime64(3, 'UTC'),
+    _topic         LowCardinality(String),
+    _partition     Int32,
+    _offset        Int64,
+    _loaded_at     DateTime64(6, 'UTC') DEFAULT now64(6),
+    _is_deleted    UInt8
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(_source_ts)
+ORDER BY (account_id, _version, _lsn)
+SETTINGS non_replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS raw.card
+(
+    card_id        Int64,
+    account_id     Int64,
+    pan            String,
+    pan_last4      String,
+    expires_on     Date32,
+    card_type      LowCardinality(String),
+    status         LowCardinality(String),
+    closed_at      Nullable(DateTime64(6, 'UTC')),
+    created_at     DateTime64(6, 'UTC'),
+    updated_at     DateTime64(6, 'UTC'),
+    _op            LowCardinality(String),
+    _lsn           UInt64,
+    _version       UInt64,
+    _source_ts     DateTime64(3, 'UTC'),
+    _emitted_ts    DateTime64(3, 'UTC'),
+    _topic         LowCardinality(String),
+    _partition     Int32,
+    _offset        Int64,
+    _loaded_at     DateTime64(6, 'UTC') DEFAULT now64(6),
+    _is_deleted    UInt8
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(_source_ts)
+ORDER BY (card_id, _version, _lsn)
+SETTINGS non_replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS raw.terminal
+(
+    terminal_id    Int64,
+    terminal_type  LowCardinality(String),
+    merchant_name  String,
+    mcc            LowCardinality(String),
+    city           String,
+    country        LowCardinality(String),
+    currency       LowCardinality(String),
+    description    Nullable(String),
+    status         LowCardinality(String),
+    closed_at      Nullable(DateTime64(6, 'UTC')),
+    created_at     DateTime64(6, 'UTC'),
+    updated_at     DateTime64(6, 'UTC'),
+    _op            LowCardinality(String),
+    _lsn           UInt64,
+    _version       UInt64,
+    _source_ts     DateTime64(3, 'UTC'),
+    _emitted_ts    DateTime64(3, 'UTC'),
+    _topic         LowCardinality(String),
+    _partition     Int32,
+    _offset        Int64,
+    _loaded_at     DateTime64(6, 'UTC') DEFAULT now64(6),
+    _is_deleted    UInt8
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(_source_ts)
+ORDER BY (terminal_id, _version, _lsn)
+SETTINGS non_replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS raw.transaction
+(
+    transaction_id Int64,
+    card_id        Int64,
+    terminal_id    Int64,
+    txn_type       LowCardinality(String),
+    status         LowCardinality(String),
+    amount         Decimal(18, 2),
+    currency       LowCardinality(String),
+    card_present   Bool,
+    entry_mode     LowCardinality(String),
+    decline_reason Nullable(String),
+    created_at     DateTime64(6, 'UTC'),
+    approved_at    Nullable(DateTime64(6, 'UTC')),
+    declined_at    Nullable(DateTime64(6, 'UTC')),
+    reversed_at    Nullable(DateTime64(6, 'UTC')),
+    updated_at     DateTime64(6, 'UTC'),
+    _op            LowCardinality(String),
+    _lsn           UInt64,
+    _version       UInt64,
+    _source_ts     DateTime64(3, 'UTC'),
+    _emitted_ts    DateTime64(3, 'UTC'),
+    _topic         LowCardinality(String),
+    _partition     Int32,
+    _offset        Int64,
+    _loaded_at     DateTime64(6, 'UTC') DEFAULT now64(6),
+    _is_deleted    UInt8
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(_source_ts)
+ORDER BY (transaction_id, _version, _lsn)
+SETTINGS non_replicated_deduplication_window = 1000;
+
+-- Debezium heartbeats (schema cdc in PostgreSQL): end-to-end lag = _loaded_at - beat_at.
+CREATE TABLE IF NOT EXISTS raw.heartbeat
+(
+    source         LowCardinality(String),
+    beat_at        DateTime64(6, 'UTC'),
+    _op            LowCardinality(String),
+    _lsn           UInt64,
+    _version       UInt64,
+    _source_ts     DateTime64(3, 'UTC'),
+    _emitted_ts    DateTime64(3, 'UTC'),
+    _topic         LowCardinality(String),
+    _partition     Int32,
+    _offset        Int64,
+    _loaded_at     DateTime64(6, 'UTC') DEFAULT now64(6),
+    _is_deleted    UInt8
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(_source_ts)
+ORDER BY (source, _version, _lsn)
+TTL toDateTime(_source_ts) + INTERVAL 7 DAY
+SETTINGS non_replicated_deduplication_window = 1000;

@@ -1,0 +1,170 @@
+"""Connections with reconnect-and-backoff, and id blocks reserved from the identity sequences."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Callable, TypeVar
+
+import psycopg2
+
+from filler.config import DbSettings
+from filler.errors import DatabaseUnavailable, SchemaMissing
+
+log = logging.getLogger("filler")
+T = TypeVar("T")
+
+# errors that mean "the server or the connection went away": retry after reconnecting
+TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
+SEQUENCES = {
+    "customer": ("bank.customer", "customer_id"),
+    "account": ("bank.account", "account_id"),
+    "card": ("bank.card", "card_id"),
+    "terminal": ("bank.terminal", "terminal_id"),
+    "transaction": ('bank."transaction"', "transaction_id"),
+    "scenario": ("fraud_truth.scenario", "scenario_id"),
+}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class Database:
+    """One connection that is re-opened with exponential backoff when PostgreSQL goes away."""
+
+    def __init__(self, settings: DbSettings, should_stop: Callable[[], bool] = lambda: False,
+                 max_wait: float | None = None, backoff_max: float = 10.0):
+        self.settings = settings
+        self.should_stop = should_stop
+        self.max_wait = max_wait  # None: retry forever (continuous mode)
+        self.backoff_max = backoff_max
+        self.conn = None
+        self.reconnects = 0
+
+    def connect(self) -> None:
+        """Connect, retrying with backoff; raises DatabaseUnavailable after max_wait or on stop."""
+        delay, started, attempt = 0.5, time.monotonic(), 0
+        while True:
+            attempt += 1
+            try:
+                self.conn = psycopg2.connect(**self.settings.dsn_kwargs())
+                with self.conn.cursor() as cur:
+                    cur.execute("SELECT to_regclass('bank.\"transaction\"') IS NOT NULL, "
+                                "to_regclass('fraud_truth.filler_batch') IS NOT NULL")
+                    ok = all(cur.fetchone())
+                self.conn.rollback()
+                if not ok:
+                    raise SchemaMissing(f"database {self.settings.describe()} has no bank/fraud_truth tables: "
+                                        "apply schema.sql first")
+                if attempt > 1:
+                    log.warning("reconnected to PostgreSQL %s after %d attempts", self.settings.describe(), attempt)
+                return
+            except psycopg2.OperationalError as exc:
+                waited = time.monotonic() - started
+                if self.should_stop() or (self.max_wait is not None and waited >= self.max_wait):
+                    raise DatabaseUnavailable(f"cannot connect to PostgreSQL {self.settings.describe()}: "
+                                              f"{_first_line(exc)}") from exc
+                log.warning("PostgreSQL %s unavailable (%s); retrying in %.1fs", self.settings.describe(),
+                            _first_line(exc), delay)
+                _sleep(delay, self.should_stop)
+                delay = min(delay * 2, self.backoff_max)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg2.Error:
+                pass
+            self.conn = None
+
+    def reset(self, exc: BaseException) -> None:
+        log.warning("lost the PostgreSQL connection (%s); reconnecting", _first_line(exc))
+        self.reconnects += 1
+        self.close()
+        self.connect()
+
+    def retry(self, fn: Callable[[object], T], on_retry: Callable[[object], T | None] | None = None) -> T:
+        """Run fn(conn); on a transient error reconnect and run it again.
+
+        `on_retry(conn)` runs after a reconnect first; if it returns non-None, that is the result
+        (used to find out whether a batch committed before the connection dropped).
+        """
+        retried = False
+        while True:
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.connect()
+                if retried and on_retry is not None:
+                    done = on_retry(self.conn)
+                    if done is not None:
+                        return done
+                return fn(self.conn)
+            except psycopg2.extensions.TransactionRollbackError as exc:
+                # deadlock / serialization failure between two writers: nothing was committed
+                log.warning("retrying a batch after %s", _first_line(exc))
+                retried = True
+                self.conn.rollback()
+            except TRANSIENT as exc:
+                retried = True
+                try:
+                    if self.conn is not None and not self.conn.closed:
+                        self.conn.rollback()
+                except psycopg2.Error:
+                    pass
+                self.reset(exc)
+
+
+def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while not should_stop() and time.monotonic() < end:
+        time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
+
+class IdReserve:
+    """Blocks of ids taken with nextval() ahead of generation (so COPY can carry explicit ids).
+
+    Generation never touches the database: `ensure` tops every pool up first, with upper
+    bounds of what the next chunk can need.
+    """
+
+    def __init__(self, db: Database, block: int = 1000):
+        self.db = db
+        self.block = block
+        self.pools: dict[str, deque[int]] = {name: deque() for name in SEQUENCES}
+        self._seq_names: dict[str, str] = {}
+
+    def _sequence(self, conn, name: str) -> str:
+        if name not in self._seq_names:
+            table, column = SEQUENCES[name]
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_get_serial_sequence(%s, %s)", (table, column))
+                self._seq_names[name] = cur.fetchone()[0]
+        return self._seq_names[name]
+
+    def ensure(self, needs: dict[str, int]) -> None:
+        missing = {k: n for k, n in needs.items() if len(self.pools[k]) < n}
+        if not missing:
+            return
+
+        def fetch(conn):
+            got = {}
+            with conn.cursor() as cur:
+                for name, need in missing.items():
+                    count = max(need - len(self.pools[name]), 0) + self.block
+                    cur.execute("SELECT nextval(%s) FROM generate_series(1, %s)",
+                                (self._sequence(conn, name), count))
+                    got[name] = [r[0] for r in cur.fetchall()]
+            conn.commit()
+            return got
+
+        for name, ids in self.db.retry(fetch).items():
+            self.pools[name].extend(ids)
+
+    def take(self, name: str) -> int:
+        try:
+            return self.pools[name].popleft()
+        except IndexError:
+            raise RuntimeError(f"id pool {name!r} ran dry: IdReserve.ensure was given too small a bound") from None

@@ -1,0 +1,93 @@
+"""Helpers for the CDC tests: current state derived from ClickHouse raw, compared with PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from decimal import Decimal
+from typing import Any, Callable
+
+import clickhouse_connect
+import psycopg2
+from clickhouse_connect.driver.client import Client
+
+TABLE_KEYS = {
+    "customer": "customer_id",
+    "account": "account_id",
+    "card": "card_id",
+    "terminal": "terminal_id",
+    "transaction": "transaction_id",
+}
+
+
+def ch_client(env: dict[str, str], user: str = "default", password_var: str = "CLICKHOUSE_PASSWORD") -> Client:
+    return clickhouse_connect.get_client(host=env["CLICKHOUSE_HOST"], port=int(env["CLICKHOUSE_PORT"]),
+                                         username=user, password=env[password_var], autogenerate_session_id=False)
+
+
+def normalise(value: Any) -> Any:
+    """One representation for both sides: UTC-naive datetimes, exact decimals, text enums."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+    if isinstance(value, Decimal):
+        return value.normalize()
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def pg_columns(pg_dsn: str, table: str) -> list[str]:
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'bank' "
+                    "AND table_name = %s ORDER BY ordinal_position", (table,))
+        return [row[0] for row in cur.fetchall()]
+
+
+def pg_state(pg_dsn: str, table: str, columns: list[str]) -> dict[Any, tuple]:
+    key = TABLE_KEYS[table]
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute(f'SELECT {", ".join(columns)} FROM bank."{table}"')
+        rows = cur.fetchall()
+    index = columns.index(key)
+    return {row[index]: tuple(normalise(v) for v in row) for row in rows}
+
+
+def ch_state(client: Client, table: str, columns: list[str]) -> dict[Any, tuple]:
+    """Current state from the changelog: per key the change with the highest (version, lsn), deletes dropped."""
+    key = TABLE_KEYS[table]
+    quoted = ", ".join(f"`{c}`" for c in columns)
+    rows = client.query(
+        f"SELECT {quoted}, _is_deleted FROM raw.`{table}` "
+        f"ORDER BY `{key}`, _version DESC, _lsn DESC LIMIT 1 BY `{key}`").result_rows
+    index = columns.index(key)
+    return {row[index]: tuple(normalise(v) for v in row[:-1]) for row in rows if not row[-1]}
+
+
+def diff_states(pg: dict[Any, tuple], ch: dict[Any, tuple], limit: int = 5) -> list[str]:
+    problems = []
+    for key in sorted(set(pg) - set(ch))[:limit]:
+        problems.append(f"missing in ClickHouse: {key}")
+    for key in sorted(set(ch) - set(pg))[:limit]:
+        problems.append(f"extra in ClickHouse: {key}")
+    for key in sorted(set(pg) & set(ch)):
+        if pg[key] != ch[key]:
+            problems.append(f"differs at {key}: pg={pg[key]} ch={ch[key]}")
+            if len(problems) >= limit * 3:
+                break
+    return problems
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
