@@ -8,6 +8,9 @@ window is measured: lag = _loaded_at (ClickHouse insert) - _source_ts (PostgreSQ
 split into Debezium (commit -> Debezium read, _emitted_ts - _source_ts) and Kafka + consumer
 decode + insert (_loaded_at - _emitted_ts). Phase 2, capacity: the filler as fast as it can
 for --burst-seconds; rows/s = change rows that reached raw per second while the backlog drained.
+Phase 3, consumer alone: the consumer is stopped while the filler writes for --burst-seconds
+(Debezium fills Kafka), then started; rows/s = the backlog loaded per second, the CPU no longer
+shared with the filler.
 
     ./stack up && ./stack bench cdc_end_to_end --rate 2500 --seconds 300
 """
@@ -37,12 +40,14 @@ def run_filler(env: dict[str, str], rate: int, seconds: int) -> tuple[float, flo
 
 
 def wait_drained(ch, since: dt.datetime, timeout: float = 600) -> float:
-    """Until no new raw row arrived for 3 s; returns when the last one landed (epoch seconds)."""
+    """Until rows arrived and then none for 3 s; returns when the last one landed (epoch seconds)."""
     last, last_change, deadline = -1, time.time(), time.time() + timeout
     while time.time() < deadline:
         count = ch.query(f"SELECT count() FROM merge('raw', '^({'|'.join(TABLES)})$') WHERE _source_ts >= {{s:DateTime64(3)}}",
                          parameters={"s": since}).result_rows[0][0]
-        if count != last:
+        if count == 0:
+            last_change = time.time()
+        elif count != last:
             last, last_change = count, time.time()
         elif time.time() - last_change > 3:
             break
@@ -64,6 +69,23 @@ def lag_figures(ch, since: dt.datetime, until: dt.datetime) -> dict:
     return {"events": count, "lag_p50_s": total[0], "lag_p95_s": total[1], "lag_p99_s": total[2], "lag_max_s": worst,
             "debezium_p50_s": debezium[0], "debezium_p95_s": debezium[1],
             "kafka_decode_insert_p50_s": sink[0], "kafka_decode_insert_p95_s": sink[1]}
+
+
+def drain_backlog(stack: Stack, ch, filler_env: dict[str, str], seconds: int) -> dict:
+    stack.services["consumer"].stop()
+    start, end = run_filler(filler_env, 100000, seconds)
+    time.sleep(5)  # let Debezium finish publishing
+    since = dt.datetime.fromtimestamp(start, dt.timezone.utc)
+    resumed = time.time()
+    stack.services["consumer"].start()
+    wait_drained(ch, since)
+    first, last, count = ch.query(
+        f"SELECT min(_loaded_at), max(_loaded_at), count() FROM merge('raw', '^({'|'.join(TABLES)})$') "
+        "WHERE _source_ts >= {s:DateTime64(3)} AND _op != 'r'", parameters={"s": since}).result_rows[0]
+    load_seconds = max((last - first).total_seconds(), 1e-3)
+    return {"backlog_events": count, "load_seconds": round(load_seconds, 1),
+            "rows_per_s_into_raw": round(count / load_seconds, 1),
+            "seconds_from_consumer_start_to_drained": round(last.timestamp() - resumed, 1)}
 
 
 def main() -> int:
@@ -105,7 +127,12 @@ def main() -> int:
             result["capacity"] = {"events": count, "source_seconds": round(end - start, 1),
                                   "load_seconds": round(seconds, 1), "rows_per_s_into_raw": round(count / seconds, 1),
                                   "drained_after_source_stopped_s": round(landed - end, 1)}
+        if args.burst_seconds:
+            print("consumer-alone phase: backlog in Kafka, then drain ...", file=sys.stderr)
+            result["consumer_alone"] = drain_backlog(stack, ch, filler_env, args.burst_seconds)
     finally:
+        if not stack.services["consumer"].is_running():
+            stack.services["consumer"].start()
         if filler_was_running:
             stack.services["filler"].start()
     print(json.dumps(result, indent=2, default=str))

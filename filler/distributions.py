@@ -112,3 +112,17 @@ WITHDRAWAL = Weighted(WITHDRAWAL_AMOUNTS, WITHDRAWAL_WEIGHTS)
 POS_ENTRY = Weighted(POS_ENTRY_MODES, POS_ENTRY_WEIGHTS)
 DECLINES = Weighted(DECLINE_REASONS, DECLINE_WEIGHTS)
 PENDING_OUTCOME = Weighted(PENDING_OUTCOMES, PENDING_OUTCOME_WEIGHTS)
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson count with mean `lam` (normal approximation above 50)."""
+    if lam <= 0:
+        return 0
+    if lam > 50:
+        return max(0, int(round(rng.gauss(lam, math.sqrt(lam)))))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1

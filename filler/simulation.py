@@ -1,4 +1,4 @@
-"""The simulated bank: entity pools, normal traffic, closes, deletes, status changes, scenarios.
+"""The simulated bank: normal traffic, new entities, closes, activations, deletes, status changes.
 
 The same engine drives both modes. Time advances in chunks [t0, t1): an hour of history in
 backfill mode, one tick of real time in continuous mode. Each chunk is made in two steps so
@@ -8,44 +8,36 @@ that generation never touches the database:
     ids.ensure(sim.id_needs(plan))     # reserves ids (database)
     sim.generate(plan, ids, batch)     # pure: fills the batch, updates the in-memory state
 
-Everything random comes from one seeded `random.Random`, in a fixed order, so a seed and the
-same settings (and the same starting database) give the same rows.
+The entities live in `BankState` (filler.bank_state), fraud scenarios are run by
+`ScenarioRunner` (filler.scenario_runner), later status changes wait in `StatusChanges`
+(filler.status_changes). Everything random comes from one seeded `random.Random`, in a fixed
+order, so a seed and the same settings (and the same starting database) give the same rows.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from filler import distributions as d
 from filler import scenarios as sc
-from filler.batch import Batch, ScenarioRecord
+from filler.bank_state import TERMINAL_TYPES, BankState
+from filler.batch import Batch
 from filler.config import SimSettings
 from filler.generators import EntityFactory
 from filler.pool import Pool
+from filler.scenario_runner import OpenScenario, ScenarioRunner
+from filler.status_changes import StatusChanges
 
 INF = float("inf")
-TERMINAL_TYPES = ("ATM", "POS", "ONLINE")
-
-
-def poisson(rng: random.Random, lam: float) -> int:
-    if lam <= 0:
-        return 0
-    if lam > 50:
-        return max(0, int(round(rng.gauss(lam, math.sqrt(lam)))))
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 @dataclass
 class ChunkPlan:
+    """The counts drawn for one chunk [t0, t1); `final` flushes open scenarios (shutdown, end of history)."""
+
     t0: float
     t1: float
     normal: int
@@ -58,16 +50,9 @@ class ChunkPlan:
     final: bool = False
 
 
-@dataclass
-class OpenScenario:
-    plan: sc.Plan
-    next_step: int = 0
-    txn_ids: list[int] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    slots: dict[int, int] = field(default_factory=dict)
-
-
 class Simulation:
+    """One bank, advanced chunk by chunk: `prepare`, then `id_needs`, then `generate` (see module docstring)."""
+
     def __init__(self, settings: SimSettings, rng: random.Random, factory: EntityFactory, *,
                  compressed: bool, inline_status: bool, horizon_end: float | None = None,
                  settle_chunks: int = 0):
@@ -77,22 +62,11 @@ class Simulation:
         self.compressed = compressed  # continuous: scenario windows squeezed into seconds
         self.inline_status = inline_status  # backfill: final status written with the insert
         self.horizon_end = horizon_end  # backfill: nothing may happen after this time
-        self.customer_accounts: dict[int, list[int]] = {}
-        self.active_customers = Pool()
-        self.account_cards: dict[int, list[int]] = {}
-        self.account_customer: dict[int, int] = {}
-        self.active_accounts = Pool()
-        self.card_account: dict[int, int] = {}
-        self.active_cards = Pool()
-        self.inactive_cards = Pool()
-        self.closed_cards: deque[tuple[int, float]] = deque(maxlen=5000)
-        self.terminals = {t: Pool() for t in TERMINAL_TYPES}
-        self.inactive_terminals = Pool()
-        self.terminal_info: dict[int, tuple[str, int, str]] = {}  # id -> (type, category index, currency)
-        self.busy: dict[int, float] = {}  # card -> kept from normal traffic until
+        self.state = BankState()
         self.guard = sc.NormalGuard()
-        self.pending: list[tuple[float, int, int, str, str | None]] = []  # heap (due, seq, id, status, reason)
-        self._heap_seq = 0
+        self.status_changes = StatusChanges()
+        self.scenarios = ScenarioRunner(rng, self.state, self.guard, compressed=compressed,
+                                        inline_status=inline_status, horizon_end=horizon_end)
         # (chunk from which it may be deleted, transaction id): declined normal transactions
         self.deletable_txns: deque[tuple[int, int]] = deque(maxlen=5000)
         # Rows made in chunk k are only updated, deleted or referenced from chunk k+1+settle on:
@@ -100,48 +74,53 @@ class Simulation:
         self.settle = settle_chunks
         self.chunk_no = 0
         self._later: deque[tuple[int, object, tuple]] = deque()
-        self.open: list[OpenScenario] = []
         self._last_prune = -INF
-        self._cats = {t: d.categories_for(t) for t in ("POS", "ONLINE")}
+
+    # ------------------------------------------------------------------ views used by callers
+    @property
+    def active_cards(self) -> Pool:
+        return self.state.active_cards
+
+    @property
+    def terminals(self) -> dict[str, Pool]:
+        return self.state.terminals
+
+    @property
+    def busy(self) -> dict[int, float]:
+        """Card -> kept from normal traffic until (scenario cards and their cool-down)."""
+        return self.state.busy
+
+    @property
+    def open(self) -> list[OpenScenario]:
+        """Scenarios started but not finished."""
+        return self.scenarios.open
 
     # ------------------------------------------------------------------ state from the database
     def add_customer(self, customer_id: int) -> None:
-        self.customer_accounts.setdefault(customer_id, [])
-        self.active_customers.add(customer_id)
+        self.state.add_customer(customer_id)
 
     def add_account(self, account_id: int, customer_id: int, active: bool = True) -> None:
-        self.account_customer[account_id] = customer_id
-        self.account_cards.setdefault(account_id, [])
-        self.customer_accounts.setdefault(customer_id, []).append(account_id)
-        if active:
-            self.active_accounts.add(account_id)
+        self.state.add_account(account_id, customer_id, active)
 
     def add_card(self, card_id: int, account_id: int, status: str) -> None:
-        self.card_account[card_id] = account_id
-        self.account_cards.setdefault(account_id, []).append(card_id)
-        if status == "active":
-            self.active_cards.add(card_id)
-        elif status == "inactive":  # 'blocked' cards stay out of both pools until closed
-            self.inactive_cards.add(card_id)
+        self.state.add_card(card_id, account_id, status)
 
     def add_terminal(self, terminal_id: int, terminal_type: str, mcc: str, currency: str, status: str) -> None:
-        cat = next((i for i, c in enumerate(d.CATEGORIES) if c.mcc == mcc and c.terminal_type == terminal_type), -1)
-        if cat < 0 and terminal_type != "ATM":
-            cat = d.CATEGORIES.index(self._cats[terminal_type][0][0])
-        self.terminal_info[terminal_id] = (terminal_type, cat, currency)
-        (self.terminals[terminal_type] if status == "active" else self.inactive_terminals).add(terminal_id)
+        self.state.add_terminal(terminal_id, terminal_type, mcc, currency, status)
 
     def add_closed_card(self, card_id: int, closed_at: float) -> None:
-        self.closed_cards.append((card_id, closed_at))
+        self.state.add_closed_card(card_id, closed_at)
 
     def add_pending(self, txn_id: int, due: float) -> None:
+        """A pending transaction that gets its outcome at `due`."""
         status = d.PENDING_OUTCOME.pick(self.rng)
         reason = self._decline_reason(False) if status == "declined" else None
-        self._push(due, txn_id, status, reason)
+        self.status_changes.schedule(due, txn_id, status, reason)
 
     # ------------------------------------------------------------------ planning
     def prepare(self, t0: float, t1: float, n: int, final: bool = False) -> ChunkPlan:
         rng, s, k = self.rng, self.s, n / 10_000.0
+        poisson = d.poisson
         expected_scenarios = s.fraud_share * n / sc.mean_txns_per_scenario()
         new_scenarios = poisson(rng, expected_scenarios)
         normal = max(0, n - int(round(new_scenarios * sc.mean_txns_per_scenario())))
@@ -157,11 +136,10 @@ class Simulation:
             new_scenarios=0 if final else new_scenarios, final=final)
 
     def id_needs(self, plan: ChunkPlan) -> dict[str, int]:
-        open_steps = sum(len(o.plan.steps) - o.next_step for o in self.open)
         return {"customer": plan.new_customers, "account": 2 * plan.new_customers,
                 "card": 4 * plan.new_customers, "terminal": plan.new_terminals,
-                "transaction": plan.normal + open_steps + 8 * plan.new_scenarios,
-                "scenario": len(self.open) + plan.new_scenarios}
+                "transaction": plan.normal + self.scenarios.pending_steps() + 8 * plan.new_scenarios,
+                "scenario": len(self.scenarios.open) + plan.new_scenarios}
 
     @staticmethod
     def bootstrap_needs(customers: int, terminals: int) -> dict[str, int]:
@@ -188,13 +166,13 @@ class Simulation:
         while self._later and self._later[0][0] <= self.chunk_no:
             _, fn, args = self._later.popleft()
             fn(*args)
-        self._start_scenarios(plan)
+        self.scenarios.start(plan.new_scenarios, plan.t0, plan.t1)
         self._closes(plan, batch)
         self._activations_and_deletes(plan, batch)
         self._normal_traffic(plan, ids, batch)
         if not self.inline_status:
-            self._due_status_changes(plan.t1, batch)
-        self._scenario_steps(plan, ids, batch)
+            batch.txn_updates.extend(self.status_changes.pop_due(plan.t1))
+        self.scenarios.advance(plan.t0, plan.t1, plan.final, ids, batch)
         new_at = sorted(self.rng.uniform(plan.t0, plan.t1) for _ in range(plan.new_customers))
         for at in new_at:
             self._new_customer(ids, batch, at, plan.t1, inactive_share=0.2, delay=1 + self.settle)
@@ -204,26 +182,26 @@ class Simulation:
         if plan.t1 - self._last_prune > 60.0:
             self._last_prune = plan.t1
             self.guard.prune(plan.t1)
-            self.busy = {c: u for c, u in self.busy.items() if u > plan.t1}
+            self.state.release_cards(plan.t1)
 
     # -- entities
     def _new_customer(self, ids, batch: Batch, at: float, t_max: float, inactive_share: float,
                       delay: int) -> None:
-        rng, f = self.rng, self.factory
+        rng, f, state = self.rng, self.factory, self.state
         cid = ids.take("customer")
         batch.customers.append(f.customer(cid, at))
-        self._defer(delay, self.add_customer, cid)
+        self._defer(delay, state.add_customer, cid)
         for _ in range(1 if rng.random() < 0.75 else 2):
             a_at = min(at + rng.uniform(0, 120.0), t_max)
             aid = ids.take("account")
             batch.accounts.append(f.account(aid, cid, a_at))
-            self._defer(delay, self.add_account, aid, cid)
+            self._defer(delay, state.add_account, aid, cid)
             for _ in range(1 if rng.random() < 0.7 else 2):
                 c_at = min(a_at + rng.uniform(0, 60.0), t_max)
                 status = "inactive" if rng.random() < inactive_share else "active"
                 card_id = ids.take("card")
                 batch.cards.append(f.card(card_id, aid, c_at, status))
-                self._defer(delay, self.add_card, card_id, aid, status)
+                self._defer(delay, state.add_card, card_id, aid, status)
 
     def _new_terminal(self, ids, batch: Batch, at: float, status: str, ttype: str | None = None,
                       delay: int = 1) -> None:
@@ -233,95 +211,66 @@ class Simulation:
         tid = ids.take("terminal")
         row, cat = self.factory.terminal(tid, ttype, at, status)
         batch.terminals.append(row)
-        self._defer(delay, self._add_new_terminal, tid, ttype, cat, row[6], status)
-
-    def _add_new_terminal(self, tid: int, ttype: str, cat: int, currency: str, status: str) -> None:
-        self.terminal_info[tid] = (ttype, cat, currency)
-        (self.terminals[ttype] if status == "active" else self.inactive_terminals).add(tid)
+        self._defer(delay, self.state.add_new_terminal, tid, ttype, cat, row[6], status)
 
     # -- closes, activations, deletes
-    def _card_is_busy(self, card_id: int, at: float) -> bool:
-        return self.busy.get(card_id, -INF) > at
-
-    def _close_card(self, card_id: int, at: float, batch: Batch) -> None:
-        self.active_cards.remove(card_id)
-        self.inactive_cards.remove(card_id)
-        account = self.card_account.pop(card_id, None)
-        if account is not None and card_id in self.account_cards.get(account, ()):
-            self.account_cards[account].remove(card_id)
-        batch.closes["card"].append((card_id, at))
-        self.closed_cards.append((card_id, at))
-
-    def _close_account(self, account_id: int, at: float, batch: Batch) -> None:
-        for card_id in list(self.account_cards.get(account_id, ())):
-            self._close_card(card_id, at, batch)
-        self.active_accounts.remove(account_id)
-        self.account_cards.pop(account_id, None)
-        customer = self.account_customer.pop(account_id, None)
-        if customer is not None and account_id in self.customer_accounts.get(customer, ()):
-            self.customer_accounts[customer].remove(account_id)
-        batch.closes["account"].append((account_id, at))
-
-    def _has_busy_card(self, account_ids, at: float) -> bool:
-        return any(self._card_is_busy(c, at) for a in account_ids for c in self.account_cards.get(a, ()))
-
     def _closes(self, plan: ChunkPlan, batch: Batch) -> None:
-        rng = self.rng
+        rng, state = self.rng, self.state
         for table in ("customer", "account", "card", "terminal"):
             for _ in range(plan.closes[table]):
                 at = rng.uniform(plan.t0, plan.t1)
-                if table == "customer" and len(self.active_customers) > 10:
-                    cid = self.active_customers.choice(rng)
-                    accounts = self.customer_accounts.get(cid, [])
-                    if not self._has_busy_card(accounts, at):
+                if table == "customer" and len(state.active_customers) > 10:
+                    cid = state.active_customers.choice(rng)
+                    accounts = state.customer_accounts.get(cid, [])
+                    if not state.has_busy_card(accounts, at):
                         for aid in list(accounts):
-                            self._close_account(aid, at, batch)
-                        self.active_customers.remove(cid)
-                        self.customer_accounts.pop(cid, None)
+                            state.close_account(aid, at, batch)
+                        state.active_customers.remove(cid)
+                        state.customer_accounts.pop(cid, None)
                         batch.closes["customer"].append((cid, at))
-                elif table == "account" and len(self.active_accounts) > 10:
-                    aid = self.active_accounts.choice(rng)
-                    if not self._has_busy_card([aid], at):
-                        self._close_account(aid, at, batch)
-                elif table == "card" and len(self.active_cards) > 10:
-                    card_id = self.active_cards.choice(rng)
-                    if not self._card_is_busy(card_id, at):
-                        self._close_card(card_id, at, batch)
+                elif table == "account" and len(state.active_accounts) > 10:
+                    aid = state.active_accounts.choice(rng)
+                    if not state.has_busy_card([aid], at):
+                        state.close_account(aid, at, batch)
+                elif table == "card" and len(state.active_cards) > 10:
+                    card_id = state.active_cards.choice(rng)
+                    if not state.card_is_busy(card_id, at):
+                        state.close_card(card_id, at, batch)
                 elif table == "terminal":
                     ttype = rng.choices(TERMINAL_TYPES, (1, 4, 2))[0]
-                    pool = self.terminals[ttype]
+                    pool = state.terminals[ttype]
                     if len(pool) > 5:
                         tid = pool.choice(rng)
                         pool.remove(tid)
                         batch.closes["terminal"].append((tid, at))
 
     def _activations_and_deletes(self, plan: ChunkPlan, batch: Batch) -> None:
-        rng = self.rng
+        rng, state = self.rng, self.state
         for _ in range(plan.activations):
             at = rng.uniform(plan.t0, plan.t1)
-            if rng.random() < 0.7 and len(self.inactive_cards) > 0:
-                card_id = self.inactive_cards.choice(rng)
-                self.inactive_cards.remove(card_id)
+            if rng.random() < 0.7 and len(state.inactive_cards) > 0:
+                card_id = state.inactive_cards.choice(rng)
+                state.inactive_cards.remove(card_id)
                 batch.activations["card"].append((card_id, at))
-                self.active_cards.add(card_id)
-            elif len(self.inactive_terminals) > 0:
-                tid = self.inactive_terminals.choice(rng)
-                self.inactive_terminals.remove(tid)
+                state.active_cards.add(card_id)
+            elif len(state.inactive_terminals) > 0:
+                tid = state.inactive_terminals.choice(rng)
+                state.inactive_terminals.remove(tid)
                 batch.activations["terminal"].append((tid, at))
-                self.terminals[self.terminal_info[tid][0]].add(tid)
+                state.terminals[state.terminal_info[tid][0]].add(tid)
         for _ in range(plan.deletes):
             r = rng.random()
-            if r < 0.4 and len(self.inactive_cards) > 0:
-                card_id = self.inactive_cards.choice(rng)
-                self.inactive_cards.remove(card_id)
-                account = self.card_account.pop(card_id, None)
-                if account is not None and card_id in self.account_cards.get(account, ()):
-                    self.account_cards[account].remove(card_id)
+            if r < 0.4 and len(state.inactive_cards) > 0:
+                card_id = state.inactive_cards.choice(rng)
+                state.inactive_cards.remove(card_id)
+                account = state.card_account.pop(card_id, None)
+                if account is not None and card_id in state.account_cards.get(account, ()):
+                    state.account_cards[account].remove(card_id)
                 batch.delete_cards.append(card_id)
-            elif r < 0.7 and len(self.inactive_terminals) > 0:
-                tid = self.inactive_terminals.choice(rng)
-                self.inactive_terminals.remove(tid)
-                self.terminal_info.pop(tid, None)
+            elif r < 0.7 and len(state.inactive_terminals) > 0:
+                tid = state.inactive_terminals.choice(rng)
+                state.inactive_terminals.remove(tid)
+                state.terminal_info.pop(tid, None)
                 batch.delete_terminals.append(tid)
             elif self.deletable_txns and self.deletable_txns[0][0] <= self.chunk_no:
                 batch.delete_transactions.append(self.deletable_txns.popleft()[1])
@@ -331,15 +280,12 @@ class Simulation:
         reason = self.rng.choices(d.DECLINE_REASONS, d.DECLINE_WEIGHTS)[0]
         return "do_not_honor" if reason == "incorrect_pin" and not card_present else reason
 
-    def _push(self, due: float, txn_id: int, status: str, reason: str | None) -> None:
-        self._heap_seq += 1
-        heapq.heappush(self.pending, (due, self._heap_seq, txn_id, status, reason))
-
     def _normal_traffic(self, plan: ChunkPlan, ids, batch: Batch) -> None:
         """The hot loop: plain locals, no helper calls per transaction where avoidable."""
-        rng, guard, info, busy = self.rng, self.guard, self.terminal_info, self.busy
+        rng, guard, state = self.rng, self.guard, self.state
+        info, busy = state.terminal_info, state.busy
         random_, gauss, exp = rng.random, rng.gauss, math.exp
-        cards = self.active_cards.items
+        cards = state.active_cards.items
         if not cards:
             return
         t0, t1 = plan.t0, plan.t1
@@ -347,7 +293,7 @@ class Simulation:
         times = sorted([t0 + random_() * span for _ in range(plan.normal)])
         atm_w = d.TERMINAL_TYPE_WEIGHTS["ATM"]
         pos_w = atm_w + d.TERMINAL_TYPE_WEIGHTS["POS"]
-        pools = {t: self.terminals[t].items for t in TERMINAL_TYPES}
+        pools = {t: state.terminals[t].items for t in TERMINAL_TYPES}
         atm_pool, pos_pool, online_pool = pools["ATM"], pools["POS"], pools["ONLINE"]
         # per category: (log median in cents, sigma)
         cat_params = [(math.log(c.median * 100.0), c.sigma) for c in d.CATEGORIES]
@@ -432,7 +378,7 @@ class Simulation:
                         if rev <= horizon:
                             row[4], row[13], row[14] = "reversed", rev, rev
                     else:
-                        self._push(decided + 5.0 + random_() * 55.0, txn_id, "reversed", None)
+                        self.status_changes.schedule(decided + 5.0 + random_() * 55.0, txn_id, "reversed", None)
                 append(row)
 
     def _resolve_inline(self, row: list, due: float, horizon: float) -> None:
@@ -446,116 +392,3 @@ class Simulation:
             row[9], row[12] = self._decline_reason(row[7]), due
         else:
             row[13] = due
-
-    def _due_status_changes(self, t1: float, batch: Batch) -> None:
-        heap = self.pending
-        while heap and heap[0][0] <= t1:
-            due, _, txn_id, status, reason = heapq.heappop(heap)
-            batch.txn_updates.append((txn_id, status, reason, due))
-
-    # -- scenarios
-    def _scenario_card(self, at: float) -> int | None:
-        if not len(self.active_cards):
-            return None
-        for _ in range(20):
-            card = self.active_cards.choice(self.rng)
-            if not self._card_is_busy(card, at) and self.guard.is_clean(card, at):
-                return card
-        return None
-
-    def _start_scenarios(self, plan: ChunkPlan) -> None:
-        rng = self.rng
-        for _ in range(plan.new_scenarios):
-            start = rng.uniform(plan.t0, plan.t1)
-            kind = sc.choose_kind(rng)
-            if (not self.compressed and self.horizon_end is not None
-                    and start + sc.MAX_SPAN_S[kind] > self.horizon_end):
-                continue
-            if kind == sc.CLOSED_CARD_ATTEMPTS:
-                if self.closed_cards and rng.random() < 0.4:
-                    card, closed_at = self.closed_cards[int(rng.random() * len(self.closed_cards))]
-                    if closed_at >= start:
-                        continue
-                    p = sc.plan_closed_card_attempts(rng, card, start, self.compressed, False, closed_at)
-                else:
-                    card = self._scenario_card(start)
-                    if card is None:
-                        continue
-                    self.active_cards.remove(card)  # normal traffic stops using it now
-                    self.busy[card] = INF  # and no cascade close may close it first
-                    p = sc.plan_closed_card_attempts(rng, card, start, self.compressed, True, None)
-            else:
-                card = self._scenario_card(start)
-                if card is None:
-                    continue
-                planner = sc.plan_rapid_withdrawals if kind == sc.RAPID_WITHDRAWALS else sc.plan_amount_probing
-                p = planner(rng, card, start, self.compressed)
-                self.busy[card] = p.steps[-1].at + sc.COOLDOWN_S
-            self.open.append(OpenScenario(p))
-
-    def _scenario_steps(self, plan: ChunkPlan, ids, batch: Batch) -> None:
-        still_open = []
-        limit = plan.t1 if self.inline_status is False else (self.horizon_end or INF)
-        for o in self.open:
-            steps = o.plan.steps
-            prev = plan.t0  # every earlier step happened before this chunk
-            while o.next_step < len(steps):
-                step = steps[o.next_step]
-                at = step.at
-                if at > plan.t1 and not self.inline_status:
-                    # continuous: steps happen in real time; history writes a scenario whole, in
-                    # the batch where it starts (its ground truth needs all its rows committed)
-                    if not plan.final:
-                        break
-                    # shutting down: squeeze what is left into (prev, t1], order kept
-                    left = len(steps) - o.next_step
-                    at = max(prev + 1e-5, prev + (plan.t1 - prev) / left)
-                self._emit_step(o, step, at, limit, ids, batch)
-                prev = at
-                o.next_step += 1
-            if o.next_step < len(steps):
-                still_open.append(o)
-            else:
-                self._finish(o, ids, batch)
-        self.open = still_open
-
-    def _emit_step(self, o: OpenScenario, step: sc.Step, at: float, limit: float, ids, batch: Batch) -> None:
-        card = o.plan.card_id
-        if step.action == "close":
-            self.busy.pop(card, None)
-            self._close_card(card, at, batch)
-            o.plan.params["closed_at"] = at
-            return
-        tid = o.slots.get(step.terminal_slot)
-        if tid is None or tid not in self.terminals[step.terminal_type]:
-            pool = self.terminals[step.terminal_type]
-            tid = pool.choice(self.rng) if len(pool) else next(iter(self.terminal_info))
-            o.slots[step.terminal_slot] = tid
-        ttype, _, currency = self.terminal_info[tid]
-        present = ttype != "ONLINE"
-        mode = "ecommerce" if not present else ("chip" if ttype == "ATM" else "contactless")
-        decided = min(at + 0.3, max(at, limit))
-        txn_id = ids.take("transaction")
-        row = [txn_id, card, tid, step.txn_type, step.status, step.amount_cents, currency, present, mode,
-               step.decline_reason, at, decided if step.status == "approved" else None,
-               decided if step.status == "declined" else None, None, decided]
-        batch.transactions.append(row)
-        o.txn_ids.append(txn_id)
-        o.times.append(at)
-
-    def _finish(self, o: OpenScenario, ids, batch: Batch) -> None:
-        if not o.txn_ids:
-            return
-        start, end = sc.window_of(o.times)
-        params = dict(o.plan.params)
-        if params.get("closed_at") is not None:
-            params["closed_at"] = _iso(params["closed_at"])
-        params["mode"] = "continuous" if self.compressed else "backfill"
-        batch.scenarios.append(ScenarioRecord(ids.take("scenario"), o.plan.kind, o.plan.card_id, start, end,
-                                              params, list(o.txn_ids)))
-
-
-def _iso(ts: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat()

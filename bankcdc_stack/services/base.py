@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -113,8 +114,6 @@ class Service(ABC):
         return stopped
 
     def stop_signal(self, proc: ManagedProcess) -> int:
-        import signal
-
         return signal.SIGTERM
 
     def _log_hint(self) -> str:

@@ -59,3 +59,22 @@ def test_scram_verifier_shape_hides_the_password() -> None:
     verifier = scram_sha256_verifier("s3cret", salt=b"0" * 16)
     assert verifier.startswith("SCRAM-SHA-256$4096:") and "s3cret" not in verifier
     assert verifier == scram_sha256_verifier("s3cret", salt=b"0" * 16)
+
+
+def test_missing_java_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bankcdc_stack.errors import MissingDependencyError
+    from bankcdc_stack.jvm import java_binary
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(MissingDependencyError, match="apt-get install -y openjdk-17-jre-headless"):
+        java_binary()
+
+
+def test_unknown_service_is_refused_with_the_choices(tmp_path: Path) -> None:
+    from bankcdc_stack.stack import Stack
+
+    stack = Stack({"BANKCDC_STATE_DIR": str(tmp_path)})
+    with pytest.raises(ConfigError, match="unknown service kafak: choose from postgres, kafka"):
+        stack.resolve(["kafak"])
+    assert [svc.name for svc in stack.resolve(["connect"])] == ["postgres", "kafka", "connect"]
