@@ -115,7 +115,10 @@ from latest
 
 
 {#- SCD type 2 status history for the keys touched since the watermark, rebuilt from their whole
-    stg changelog (delete+insert on the key replaces the key's history). A new interval starts
+    stg changelog (delete+insert on the key replaces the key's history). Changes are ordered by
+    the source row's updated_at (bank.guard_close never lets it go back), then
+    (change_version, change_lsn): a snapshot read (version 0) loaded after streamed changes then
+    falls in its real place instead of first. A new interval starts
     at each change whose status differs from the previous change; valid_from is the source
     row's updated_at (snapshot rows carry the time of their last update), valid_to the next
     interval's valid_from, or the delete's commit time. A hard delete adds a last interval with
@@ -149,7 +152,7 @@ changes as (
     {%- if is_incremental() %}
     where {{ key }} in (select {{ key }} from touched)
     {%- endif %}
-    window w as (partition by {{ key }} order by change_version, change_lsn
+    window w as (partition by {{ key }} order by updated_at, change_version, change_lsn
                  rows between unbounded preceding and unbounded following)
 ),
 
@@ -172,7 +175,7 @@ intervals as (
         key_loaded_at,
         leadInFrame(toNullable(if(is_deleted, source_committed_at, updated_at))) over w as next_valid_from
     from boundaries
-    window w as (partition by {{ key }} order by change_version, change_lsn
+    window w as (partition by {{ key }} order by updated_at, change_version, change_lsn
                  rows between unbounded preceding and unbounded following)
 )
 
