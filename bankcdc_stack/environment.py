@@ -37,6 +37,9 @@ def airflow_connections(settings: StackSettings, secrets: Mapping[str, str]) -> 
                           "login": "bank_reader", "password": secrets["BANK_READER_DB_PASSWORD"]},
         "clickhouse_dwh": {"conn_type": "clickhousedb", "host": HOST, "port": settings.clickhouse_port,
                            "login": "transformer", "password": secrets["CLICKHOUSE_TRANSFORMER_PASSWORD"]},
+        # pg_to_ch backfills write raw tables: the loader role, not the transformer
+        "clickhouse_raw_loader": {"conn_type": "clickhousedb", "host": HOST, "port": settings.clickhouse_port,
+                                  "login": "loader", "password": secrets["CLICKHOUSE_LOADER_PASSWORD"]},
         "kafka_default": {"conn_type": "generic", "host": HOST, "port": settings.kafka_port,
                           "extra": {"bootstrap.servers": f"{HOST}:{settings.kafka_port}"}},
         "kafka_connect": {"conn_type": "http", "host": HOST, "port": settings.connect_port, "schema": "http"},

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chdb_http import engine as eng
-from chdb_http import sqltext
+from chdb_http import grants, sqltext
 from chdb_http.engine import Engine, Stats
 from chdb_http.errors import ClickHouseError, readonly_error
 from chdb_http.request import QueryRequest
@@ -164,8 +164,22 @@ class Execution:
             if int(self.req.settings.get("readonly", self.user.readonly) or 0) == 0 and klass != "CONTROL":
                 raise readonly_error(self.user.name, get_method=True)
 
+    def _authorize(self, statement: str) -> None:
+        """Check the user's GRANTs (users.xml) before the engine, which runs as its one user, sees it."""
+        if self.user.grants is None:
+            return
+        try:
+            ast = eng.run(self.conn, "EXPLAIN AST " + statement, "TSVRaw", self.req.query_params).bytes().decode()
+        except ClickHouseError as exc:
+            if exc.name == "SYNTAX_ERROR":
+                return  # the engine answers the statement itself with the same error and runs nothing
+            raise
+        grants.check(self.user.name, self.user.grants, ast, statement,
+                     lambda: eng.run(self.conn, "SELECT currentDatabase()", "TSVRaw").bytes().decode().strip())
+
     def _insert(self, split: sqltext.InsertSplit, data: Iterator[bytes], stats: Stats) -> None:
         self._check_get_readonly(split.head, "MUTATING")
+        self._authorize(f"{split.head} FORMAT {split.fmt}")
         try:
             eng.stream_insert(self.conn, split.head, split.fmt, data, stats)
         except ClickHouseError as exc:
@@ -180,6 +194,7 @@ class Execution:
             klass = info["query_class"].name
             self._changed_state = klass not in ("READ_ONLY", "MUTATING")
         self._check_get_readonly(query, klass or "MUTATING")
+        self._authorize(query)
         fmt = sqltext.output_format(query, self.engine.output_formats) or self.req.default_format
         runner = eng.stream_query if klass == "READ_ONLY" else eng.query_once
         chunks = runner(self.conn, query, fmt, self.req.query_params, stats)

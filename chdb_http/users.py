@@ -3,7 +3,7 @@
 The same file configures the production clickhouse-server, so only its format
 is read: ``<profiles>`` (with ``<profile>`` inheritance), ``<users>`` with
 ``<password>``, ``<password_sha256_hex>``, ``<password_double_sha1_hex>`` or
-``<no_password/>`` and ``<profile>``. Any element may carry
+``<no_password/>``, ``<profile>`` and ``<grants>`` (see grants.py). Any element may carry
 ``from_env="VAR"`` as in clickhouse-server's config preprocessor. Unlike the
 server (which warns and keeps an empty value) a missing variable is a start-up
 error here, so a forgotten secret never becomes an empty password.
@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chdb_http.grants import Grant, GrantsConfigError, parse_grant
+
 
 class UsersConfigError(ValueError):
     """The users file cannot be used; the message says what to fix."""
@@ -32,6 +34,7 @@ class User:
     password_kind: str  # plaintext | sha256 | double_sha1 | none
     password_value: str
     settings: Mapping[str, str] = field(default_factory=dict)
+    grants: tuple[Grant, ...] | None = None  # None: every privilege (no <grants> element)
 
     @property
     def readonly(self) -> int:
@@ -121,7 +124,14 @@ def _parse_user(node: ET.Element, profiles: ET.Element | None) -> User:
     tag, kind = methods[0] if methods else ("password", "plaintext")
     value = (node.findtext(tag) or "").strip() if kind != "plaintext" else (node.findtext(tag) or "")
     profile = (node.findtext("profile") or "default").strip()
-    return User(node.tag, kind, value, _profile_settings(profiles, profile))
+    grants_node = node.find("grants")
+    grants = None
+    if grants_node is not None:
+        try:
+            grants = tuple(parse_grant(q.text or "") for q in grants_node.findall("query"))
+        except GrantsConfigError as exc:
+            raise UsersConfigError(f"users/{node.tag}/{exc}") from exc
+    return User(node.tag, kind, value, _profile_settings(profiles, profile), grants)
 
 
 def parse_users_xml(text: str, env: Mapping[str, str] | None = None, source: str = "users.xml") -> UsersConfig:

@@ -132,6 +132,18 @@ def ch_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
 
 
 @pytest.fixture
+def marts_table(ch_endpoint: Endpoint) -> Iterator[str]:
+    """An empty table ``marts.it_<id> (a UInt8)`` (marts: what the analyst may read), dropped afterwards."""
+    name = f"marts.it_{uuid.uuid4().hex[:12]}"
+    admin = ch_endpoint.client()
+    admin.command("CREATE DATABASE IF NOT EXISTS marts")
+    admin.command(f"CREATE TABLE {name} (a UInt8) ENGINE = MergeTree ORDER BY a")
+    yield name
+    admin.command(f"DROP TABLE IF EXISTS {name}")
+    admin.close()
+
+
+@pytest.fixture
 def database(ch_endpoint: Endpoint) -> Iterator[str]:
     """A database unique to this test, dropped afterwards."""
     name = f"it_{uuid.uuid4().hex[:12]}"

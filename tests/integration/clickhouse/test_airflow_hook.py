@@ -30,7 +30,7 @@ print(json.dumps({"rows": [list(r) for r in rows], "sum": first[0]}))
 def test_clickhouse_hook(ch_endpoint: Endpoint, database: str, tmp_path: Path) -> None:
     conn = {
         "conn_type": "clickhouse", "host": ch_endpoint.host, "port": ch_endpoint.port,
-        "login": "loader", "password": ch_endpoint.passwords["loader"], "schema": database,
+        "login": "default", "password": ch_endpoint.passwords["default"], "schema": database,
     }
     env = dict(os.environ, AIRFLOW_HOME=str(tmp_path), AIRFLOW_CONN_CH_TEST=json.dumps(conn), AIRFLOW__CORE__LOAD_EXAMPLES="False")
     out = subprocess.run([sys.executable, "-c", SCRIPT, database], env=env, capture_output=True, text=True, timeout=180)

@@ -13,13 +13,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_inserts_complete_while_long_query_runs(ch_endpoint: Endpoint, database: str) -> None:
-    loader = ch_endpoint.client("loader")
+    loader = ch_endpoint.client()
     loader.command(f"CREATE TABLE {database}.t (id UInt64) ENGINE = MergeTree ORDER BY id")
     loader.insert(f"{database}.t", [(10_000,)], column_names=["id"])  # warm the client (first insert imports numpy)
     finished: dict[str, float] = {}
 
     def long_query() -> None:
-        dbt_like = ch_endpoint.client("transformer", send_receive_timeout=120)
+        dbt_like = ch_endpoint.client(send_receive_timeout=120)
         dbt_like.query("SELECT sum(sleepEachRow(0.5)) FROM numbers(6) SETTINGS max_block_size = 1, function_sleep_max_microseconds_per_block = 0")
         finished["long"] = time.monotonic()
 

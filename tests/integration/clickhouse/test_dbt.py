@@ -17,7 +17,7 @@ DBT = Path(sys.executable).parent / "dbt"
 
 
 def _dbt(ep: Endpoint, tmp: Path, *args: str) -> str:
-    env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_CH_PASSWORD=ep.passwords["transformer"])
+    env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_CH_PASSWORD=ep.passwords["default"])
     cmd = [str(DBT), *args, "--project-dir", str(PROJECT), "--profiles-dir", str(tmp)]
     if args[0] != "debug":
         cmd += ["--target-path", str(tmp / "target")]
@@ -37,7 +37,7 @@ chdb_http_conformance:
       driver: http
       host: {ch_endpoint.host}
       port: {ch_endpoint.port}
-      user: transformer
+      user: default
       password: "{{{{ env_var('DBT_CH_PASSWORD') }}}}"
       schema: {database}
       secure: false

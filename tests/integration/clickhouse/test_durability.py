@@ -21,7 +21,7 @@ def test_acknowledged_inserts_survive_kill_9(tmp_path) -> None:
     ep = start_endpoint(tmp_path / "data", passwords, tmp_path / "log")
     acked = 0
     try:
-        client = ep.client("loader")
+        client = ep.client()
         client.command("CREATE DATABASE durable")
         client.command("CREATE TABLE durable.t (id UInt64, payload String) ENGINE = MergeTree ORDER BY id")
         for batch in range(20):

@@ -1,0 +1,19 @@
+{#-
+    Cards as fraud analysts may see them: the PAN masked to its last four digits (pan_last4 kept
+    to match a customer's call or a statement); everything else as in ODS. card_id is the key.
+-#}
+{{ config(order_by='card_id') }}
+
+select
+    card_id,
+    account_id,
+    concat('************', pan_last4) as pan_masked,
+    pan_last4,
+    card_type,
+    expires_on,
+    status,
+    is_closed,
+    closed_at,
+    created_at,
+    updated_at
+from {{ live_rows(ref('ods_cards')) }}
