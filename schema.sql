@@ -333,18 +333,38 @@ ALTER ROLE bank_filler LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION;
 ALTER ROLE debezium LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE;
 ALTER ROLE bank_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION;
 
+-- the database: only the pipeline's roles may connect, nobody may create schemas; temporary
+-- tables only for bank_reader (Airflow's reconciliation may stage key sets in its session)
 DO $$
 BEGIN
+    EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('REVOKE CREATE, TEMPORARY ON DATABASE %I FROM bank_filler, debezium', current_database());
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO bank_filler, debezium, bank_reader', current_database());
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO bank_reader', current_database());
 END $$;
 
 REVOKE ALL ON SCHEMA bank, fraud_truth FROM PUBLIC;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+REVOKE CREATE ON SCHEMA bank, fraud_truth FROM bank_filler, debezium, bank_reader;
 GRANT USAGE ON SCHEMA bank TO bank_filler, debezium, bank_reader;
 GRANT USAGE ON SCHEMA fraud_truth TO bank_filler, bank_reader;
+REVOKE USAGE ON SCHEMA fraud_truth FROM debezium;
 
--- bank_filler: DML on the source and the ground truth, sequences for ids; nothing else
--- (no TRUNCATE, no DDL, no REFERENCES/TRIGGER)
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA bank, fraud_truth TO bank_filler;
+-- Table privileges are re-asserted on every apply: first take back anything beyond each role's
+-- job (a hand-granted privilege is removed), then grant the job. No REVOKE ALL + GRANT, so a
+-- running filler never sees its privileges disappear while the stack re-applies this file.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA bank, fraud_truth
+    FROM debezium, bank_reader;
+REVOKE SELECT ON ALL TABLES IN SCHEMA fraud_truth FROM debezium;
+REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA bank, fraud_truth FROM bank_filler;
+REVOKE UPDATE, DELETE ON ALL TABLES IN SCHEMA fraud_truth FROM bank_filler;
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA bank, fraud_truth FROM bank_filler;
+
+-- bank_filler: what it writes. DML on the source tables (inserts, status changes and closes,
+-- rare deletes); the ground truth and its batch log are append-only (INSERT, and SELECT for
+-- retries and `filler status`); nextval() for ids. No TRUNCATE, no DDL, no REFERENCES/TRIGGER.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA bank TO bank_filler;
+GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA fraud_truth TO bank_filler;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA bank, fraud_truth TO bank_filler;
 -- debezium: read the captured tables (snapshots); streaming needs REPLICATION and the
 -- publications below, pre-created because the connector runs with
@@ -355,7 +375,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA bank, fraud_truth TO bank_reader;
 
 -- tables and sequences created later (by the role applying this file) follow the same rules
 ALTER DEFAULT PRIVILEGES IN SCHEMA bank GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO bank_filler;
-ALTER DEFAULT PRIVILEGES IN SCHEMA fraud_truth GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO bank_filler;
+ALTER DEFAULT PRIVILEGES IN SCHEMA fraud_truth REVOKE UPDATE, DELETE ON TABLES FROM bank_filler;
+ALTER DEFAULT PRIVILEGES IN SCHEMA fraud_truth GRANT SELECT, INSERT ON TABLES TO bank_filler;
 ALTER DEFAULT PRIVILEGES IN SCHEMA bank GRANT USAGE ON SEQUENCES TO bank_filler;
 ALTER DEFAULT PRIVILEGES IN SCHEMA fraud_truth GRANT USAGE ON SEQUENCES TO bank_filler;
 ALTER DEFAULT PRIVILEGES IN SCHEMA bank GRANT SELECT ON TABLES TO debezium, bank_reader;
@@ -389,7 +410,10 @@ CREATE TABLE IF NOT EXISTS cdc.heartbeat (
 );
 ALTER TABLE cdc.heartbeat REPLICA IDENTITY FULL;
 REVOKE ALL ON SCHEMA cdc FROM PUBLIC;
+REVOKE CREATE ON SCHEMA cdc FROM debezium, bank_reader;
 GRANT USAGE ON SCHEMA cdc TO debezium, bank_reader;
+REVOKE DELETE, TRUNCATE, REFERENCES, TRIGGER ON cdc.heartbeat FROM debezium;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON cdc.heartbeat FROM bank_reader;
 GRANT SELECT, INSERT, UPDATE ON cdc.heartbeat TO debezium;
 GRANT SELECT ON cdc.heartbeat TO bank_reader;
 

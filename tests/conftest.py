@@ -36,9 +36,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--heavy", action="store_true", help="also run the long fault and load variants")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stack_audit: inspects what the whole session left behind (logs), "
+                                       "so it runs after every other test, before the stack_teardown tests")
+
+
+def _run_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("stack_teardown"):
+        return 2
+    return 1 if item.get_closest_marker("stack_audit") else 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `stack_teardown` stop the shared stack, so they run last."""
-    items.sort(key=lambda item: item.get_closest_marker("stack_teardown") is not None)
+    """Tests marked `stack_audit` inspect what the session left behind and tests marked
+    `stack_teardown` stop the shared stack: they run last, in that order."""
+    items.sort(key=_run_order)
     if not config.getoption("--heavy"):
         skip = pytest.mark.skip(reason="heavy variant: run with --heavy (benchmark runs)")
         for item in items:

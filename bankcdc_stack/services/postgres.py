@@ -178,7 +178,10 @@ class PostgresService(Service):
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'airflow'")
             if cur.fetchone() is None:
                 cur.execute("CREATE ROLE airflow LOGIN")
+            # Airflow's metadata user owns its database and nothing else (docker/postgres/10-bank-cdc.sh)
+            cur.execute("ALTER ROLE airflow LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION")
             cur.execute("ALTER DATABASE airflow OWNER TO airflow")
+            cur.execute("REVOKE CONNECT, TEMPORARY ON DATABASE airflow FROM PUBLIC")
         conn.close()
         self.apply_schema()
         conn = self.connect()

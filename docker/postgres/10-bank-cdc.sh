@@ -1,12 +1,21 @@
 #!/bin/bash
 # PostgreSQL image init (runs once, on an empty volume): databases, schema.sql, role passwords.
 # Passwords come from the container environment; psql variables keep them out of the SQL text.
+# The same roles and privileges as the local stack (bankcdc_stack/services/postgres.py): the
+# superuser is used here only; every running component logs in as a role without SUPERUSER.
 set -euo pipefail
+for name in POSTGRES_PASSWORD FILLER_DB_PASSWORD DEBEZIUM_DB_PASSWORD BANK_READER_DB_PASSWORD AIRFLOW_DB_PASSWORD; do
+    if [ -z "${!name:-}" ] || [ "${!name}" = change-me ]; then
+        echo "10-bank-cdc.sh: $name is empty or still the .env.example placeholder: set it in .env" >&2
+        exit 1
+    fi
+done
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
      -v airflow_pw="$AIRFLOW_DB_PASSWORD" <<'SQL'
 CREATE DATABASE bank;
-CREATE ROLE airflow LOGIN PASSWORD :'airflow_pw';
+CREATE ROLE airflow LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'airflow_pw';
 CREATE DATABASE airflow OWNER airflow;
+REVOKE CONNECT, TEMPORARY ON DATABASE airflow FROM PUBLIC;
 SQL
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname bank -f /bank-cdc/schema.sql
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname bank \

@@ -45,7 +45,8 @@ def test_roles_have_least_privilege(db) -> None:
     def can(role: str, obj: str, priv: str) -> bool:
         return db.scalar("SELECT has_table_privilege(%s, %s, %s)", (role, obj, priv))
 
-    assert can("bank_filler", 'bank."transaction"', "INSERT") and can("bank_filler", "fraud_truth.scenario", "DELETE")
+    assert can("bank_filler", 'bank."transaction"', "INSERT") and can("bank_filler", "fraud_truth.scenario", "INSERT")
+    assert not can("bank_filler", "fraud_truth.scenario", "DELETE")  # ground truth is append-only
     assert not can("bank_filler", 'bank."transaction"', "TRUNCATE")
     assert not can("bank_filler", "bank.card", "TRIGGER")
     assert not db.scalar("SELECT has_schema_privilege('bank_filler', 'bank', 'CREATE')")

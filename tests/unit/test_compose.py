@@ -1,0 +1,410 @@
+"""docker-compose.yml, validated by a real Compose parser and compared with the local stack.
+
+No Docker engine runs here: Debian's `docker-compose` (1.29, `./stack test` installs it) renders
+the file with `.env.example` (`docker-compose config`), which resolves every variable, anchor and
+merge key and rejects what the Compose schema rejects. The rendered services, published ports and
+environment names are then compared with what `bankcdc_stack` starts locally, read from the code
+(services, ports(), DEPENDS_ON, client_environment, SECRET_NAMES), so the two modes cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bankcdc_stack.environment import airflow_connections, client_environment
+from bankcdc_stack.secrets import SECRET_NAMES
+from bankcdc_stack.services.airflow import ADMIN_USER, COMPONENTS
+from bankcdc_stack.services.filler import SEED_DAYS, SEED_TXNS_PER_DAY
+from bankcdc_stack.stack import DEPENDS_ON, Stack
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+PLACEHOLDER = "change-me"
+FIX = ("docker-compose not found: install Debian's docker-compose "
+       "(`sudo apt-get install -y docker-compose`; `./stack test` installs it)")
+# compose service -> the code it runs, whose environment reads must be satisfied by its `environment`
+CODE_OF = {
+    "consumer": ["cdc_consumer"],
+    "filler": ["filler"],
+    "connect": ["debezium"],
+    **{f"airflow-{c}": ["airflow/dags", "bankcdc_ops", "dbt"] for c in COMPONENTS},
+}
+SOURCE_SUFFIXES = {".py", ".yml", ".yaml", ".sql", ".json"}
+
+
+def compose_binary() -> str:
+    found = shutil.which("docker-compose")
+    if not found:
+        pytest.fail(FIX)
+    return found
+
+
+def run_config(env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`docker-compose config` with .env.example and a clean environment (plus `env`): nothing from
+    the caller's shell (an exported real password, say) can leak into the rendered file."""
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.gettempdir(), **(env or {})}
+    return subprocess.run([compose_binary(), "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE), "config"],
+                          cwd=REPO, env=clean, capture_output=True, text=True, timeout=120)
+
+
+@lru_cache(maxsize=None)
+def _rendered(env_items: tuple[tuple[str, str], ...] = ()) -> tuple[str, dict]:
+    result = run_config(dict(env_items))
+    assert result.returncode == 0, f"docker-compose rejects docker-compose.yml:\n{result.stderr}"
+    return result.stdout, yaml.safe_load(result.stdout)
+
+
+def rendered(env: dict[str, str] | None = None) -> dict:
+    return _rendered(tuple(sorted((env or {}).items())))[1]
+
+
+def env_example() -> dict[str, str]:
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """The local stack's objects with default ports (nothing is started)."""
+    state = tmp_path_factory.mktemp("compose-state")
+    return Stack({"BANKCDC_STATE_DIR": str(state), "PATH": os.environ.get("PATH", "")})
+
+
+def secret_markers() -> dict[str, str]:
+    return {name: f"__{name}__" for name in SECRET_NAMES}
+
+
+def secrets_of(service: dict) -> set[str]:
+    """Secret names whose (marker) value reaches this service's environment."""
+    text = yaml.safe_dump(service.get("environment") or {})
+    return {name for name, marker in secret_markers().items() if marker in text}
+
+
+def published(service: dict) -> list[tuple[str, int, int]]:
+    """(host_ip, published, target) for each published port, short or long syntax."""
+    out = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            out.append((port.get("host_ip", ""), int(port["published"]), int(port["target"])))
+        else:
+            parts = str(port).split("/")[0].split(":")
+            out.append((":".join(parts[:-2]), int(parts[-2]), int(parts[-1])))
+    return out
+
+
+def compose_name(local: str) -> list[str]:
+    """The compose services that run a local service (Airflow is one per component)."""
+    return [f"airflow-{c}" for c in COMPONENTS] if local == "airflow" else [local]
+
+
+def one_shots(services: dict) -> set[str]:
+    return {name for name, svc in services.items() if str(svc.get("restart")) == "no"}
+
+
+# ------------------------------------------------------------------ the file itself
+
+def test_real_compose_parser_accepts_the_file() -> None:
+    services = rendered()["services"]
+    assert {"postgres", "kafka", "connect", "clickhouse", "consumer", "filler"} <= set(services)
+
+
+def test_every_password_is_required_none_has_a_default() -> None:
+    text = "\n".join(_strings(yaml.safe_load(COMPOSE_FILE.read_text())))
+    for name in SECRET_NAMES:
+        uses = re.findall(rf"\$\{{{name}([^}}]*)\}}", text)
+        assert uses, f"{name} is not used by docker-compose.yml"
+        assert all(use == f":?set {name} in .env" for use in uses), f"{name} has a default or no error: {uses}"
+    # and the real parser enforces it (the process environment wins over --env-file)
+    result = run_config({"DEBEZIUM_DB_PASSWORD": ""})
+    assert result.returncode != 0 and "set DEBEZIUM_DB_PASSWORD in .env" in result.stderr, result.stderr[-500:]
+
+
+def _strings(node) -> list[str]:
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in _strings(key) + _strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_env_example_names_every_variable_and_no_other() -> None:
+    text = "\n".join(_strings(yaml.safe_load(COMPOSE_FILE.read_text())))  # comments aside
+    used = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
+    used |= set(re.findall(r"(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)", text))
+    named = set(env_example()) - {"COMPOSE_PROJECT_NAME"}
+    assert used == named, f"only in docker-compose.yml: {sorted(used - named)}; only in .env.example: {sorted(named - used)}"
+    assert env_example().get("COMPOSE_PROJECT_NAME") == "bank-cdc"
+
+
+def test_env_example_holds_placeholders_only() -> None:
+    values = env_example()
+    assert set(SECRET_NAMES) <= set(values), f"missing in .env.example: {sorted(set(SECRET_NAMES) - set(values))}"
+    assert {name: values[name] for name in SECRET_NAMES if values[name] != PLACEHOLDER} == {}
+
+
+def _real_secret_files() -> list[Path]:
+    dirs = [REPO / ".state", *(REPO / ".state").glob("*/")]
+    dirs += [Path(os.environ[v]) for v in ("BANKCDC_STATE_DIR", "TEST_BANKCDC_STATE_DIR") if os.environ.get(v)]
+    files = [d / "secrets.env" for d in dirs if (d / "secrets.env").is_file()]
+    return files + ([REPO / ".env"] if (REPO / ".env").is_file() else [])
+
+
+def _real_secret_values() -> dict[str, str]:
+    """value -> 'file:NAME' of every real secret on this machine (never printed)."""
+    found = {}
+    for path in _real_secret_files():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            value = value.strip().strip("'\"")
+            if sep and key.strip() in SECRET_NAMES and len(value) >= 8 and value != PLACEHOLDER:
+                found[value] = f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}:{key.strip()}"
+    return found
+
+
+def test_rendered_config_and_repository_hold_no_real_secret() -> None:
+    real = _real_secret_values()
+    output, _ = _rendered()
+    leaked = sorted(where for value, where in real.items() if value in output or value in ENV_EXAMPLE.read_text())
+    assert leaked == [], f"a real secret reaches `docker-compose config` output or .env.example: {leaked}"
+    if not real:
+        return
+    with tempfile.NamedTemporaryFile("w", delete=False) as patterns:  # 0600, values never on a command line
+        patterns.write("\n".join(real) + "\n")
+    try:
+        result = subprocess.run(["git", "grep", "-F", "-l", "-f", patterns.name], cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        os.unlink(patterns.name)
+    assert result.returncode in (0, 1), result.stderr
+    assert result.stdout.split() == [], f"tracked files hold a real secret value: {result.stdout.split()}"
+
+
+def test_images_are_pinned_and_match_the_local_versions() -> None:
+    services = rendered()["services"]
+    images = {name: svc["image"] for name, svc in services.items()}
+    for name, image in images.items():
+        repo_part, _, tag = image.rpartition(":")
+        assert repo_part and tag and tag != "latest", f"{name}: image {image!r} is not pinned"
+        assert re.match(r"\d+\.\d+", tag), f"{name}: {image!r} should pin a release, not a name"
+    pom = (REPO / "jvm" / "pom.xml").read_text()
+    kafka = re.search(r"<kafka.version>(.+?)</", pom).group(1)
+    debezium = re.search(r"<debezium.version>(.+?)</", pom).group(1)
+    assert images["kafka"] == f"apache/kafka:{kafka}"
+    assert images["connect"].endswith(f"/debezium/connect:{debezium}")
+    version = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    airflow = re.search(r"^apache-airflow==(\S+)", (REPO / "requirements.lock").read_text(), re.M).group(1)
+    dockerfile = (REPO / "airflow" / "Dockerfile").read_text()
+    assert re.search(rf"^FROM apache/airflow:{re.escape(airflow)}-python3\.\d+$", dockerfile, re.M), \
+        f"airflow/Dockerfile should build FROM apache/airflow:{airflow} (requirements.lock)"
+    for name, svc in services.items():
+        if images[name].startswith("bank-cdc:"):
+            assert images[name] == f"bank-cdc:{version}"
+            assert svc["build"]["dockerfile"] == "airflow/Dockerfile", name
+            # the Airflow image's entrypoint runs `airflow <command>` unless it starts with bash/python
+            assert "entrypoint" in svc or svc["command"][0] in ("airflow", "bash", "python"), (name, svc["command"])
+
+
+def test_dockerignore_keeps_secrets_out_of_the_image() -> None:
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".env", ".state", ".venv", ".git"} <= set(ignored)
+
+
+def test_health_checks_and_dependency_conditions() -> None:
+    services = rendered()["services"]
+    once = one_shots(services)
+    for name, svc in services.items():
+        if published(svc) or name.startswith("airflow-") and name not in once:
+            assert "healthcheck" in svc and svc["healthcheck"].get("test"), f"{name} has no health check"
+        for dep, spec in (svc.get("depends_on") or {}).items():
+            wanted = "service_completed_successfully" if dep in once else "service_healthy"
+            assert isinstance(spec, dict) and spec.get("condition") == wanted, f"{name} -> {dep}: {spec}"
+            if wanted == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep}, which has no health check"
+
+
+def test_data_in_named_volumes_binds_read_only_from_the_repository() -> None:
+    config = rendered()
+    declared = set(config.get("volumes") or {})
+    for name, svc in config["services"].items():
+        for mount in svc.get("volumes") or []:
+            if isinstance(mount, dict):
+                source, target, read_only = mount["source"], mount["target"], mount.get("read_only", False)
+            else:
+                source, target, *mode = str(mount).split(":")
+                read_only = "ro" in mode
+            if source.startswith("/"):
+                assert Path(source).exists() and Path(source).is_relative_to(REPO), f"{name}: bind {source}"
+                assert read_only, f"{name}: bind mount {source} -> {target} should be read-only"
+            else:
+                assert source in declared, f"{name}: volume {source} is not declared"
+    kafka = config["services"]["kafka"]
+    data_targets = [str(m).split(":")[1] for m in kafka["volumes"] if not str(m).startswith("/")]
+    assert data_targets == [kafka["environment"]["KAFKA_LOG_DIRS"]], "Kafka's log dirs must be its named volume"
+
+
+def test_clickhouse_server_initialised_from_clickhouse_init() -> None:
+    svc = rendered(secret_markers())["services"]["clickhouse"]
+    mounts = {str(m).split(":")[1]: str(m).split(":")[0] for m in svc["volumes"]}
+    users = [src for dst, src in mounts.items() if dst.startswith("/etc/clickhouse-server/users.d/")]
+    assert users == [str(REPO / "clickhouse_init" / "users.xml")]
+    initdb = {dst: src for dst, src in mounts.items() if dst.startswith("/docker-entrypoint-initdb.d")}
+    covered = set()
+    for dst, src in initdb.items():
+        covered |= {p.name for p in Path(src).glob("*.sql")} if Path(src).is_dir() else {Path(src).name}
+    wanted = {p.name for p in (REPO / "clickhouse_init").glob("*.sql")}
+    assert wanted <= covered, f"not applied by clickhouse-server: {sorted(wanted - covered)}"
+    assert svc["environment"]["CLICKHOUSE_SKIP_USER_SETUP"] == "1"  # users.xml alone defines the users
+    from_env = {el.get("from_env") for el in ET.parse(REPO / "clickhouse_init" / "users.xml").iter() if el.get("from_env")}
+    assert secrets_of(svc) == from_env
+
+
+# ------------------------------------------------------------------ drift against the local stack
+
+def test_same_services_as_the_local_stack(local_stack: Stack) -> None:
+    services = rendered()["services"]
+    expected = {name for local in local_stack.services for name in compose_name(local)}
+    assert expected <= set(services), f"missing in docker-compose.yml: {sorted(expected - set(services))}"
+    extra = set(services) - expected
+    assert extra == one_shots(services), f"compose services with no local counterpart: {sorted(extra - one_shots(services))}"
+
+
+def test_same_dependencies_as_the_local_stack(local_stack: Stack) -> None:
+    services = rendered()["services"]
+    once = one_shots(services)
+
+    def closure(name: str) -> set[str]:
+        seen, todo = set(), list(services[name].get("depends_on") or {})
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo.extend(services[dep].get("depends_on") or {})
+        return {dep for dep in seen if dep not in once}
+
+    for local in local_stack.services:
+        for name in compose_name(local):
+            local_deps = {d for dep in DEPENDS_ON.get(local, ()) for d in compose_name(dep)}
+            assert closure(name) == local_deps, f"{name}: compose waits for {sorted(closure(name))}, local for {sorted(local_deps)}"
+
+
+def _port_map(services: dict) -> dict[str, list[tuple[str, int, int]]]:
+    return {name: published(svc) for name, svc in services.items() if published(svc)}
+
+
+def test_same_published_ports_variables_and_defaults(local_stack: Stack) -> None:
+    local_ports = {var: (svc.name, port) for svc in local_stack.services.values() for port, var in svc.ports()}
+    assert {var: env_example().get(var) for var in local_ports} == {var: str(port) for var, (_, port) in local_ports.items()}
+    # move every port: each must follow its own variable, on the compose service of the same local service
+    moved = {var: str(20000 + port) for var, (_, port) in local_ports.items()}
+    for env, value_of in (({}, lambda var: local_ports[var][1]), (moved, lambda var: int(moved[var]))):
+        ports = _port_map(rendered(env)["services"])
+        all_published = sorted(p for entries in ports.values() for _, p, _ in entries)
+        assert all_published == sorted(value_of(var) for var in local_ports), "published ports != the local stack's"
+        for var, (local, _) in local_ports.items():
+            hits = [(name, host_ip) for name, entries in ports.items() for host_ip, p, _ in entries if p == value_of(var)]
+            assert len(hits) == 1 and hits[0][0] in compose_name(local), f"{var} is published by {hits}"
+            assert hits[0][1] == "127.0.0.1", f"{var} is published on {hits[0][1]!r}, not loopback"
+
+
+def _source_text(roots: list[str]) -> str:
+    chunks = []
+    for root in roots:
+        for path in sorted((REPO / root).rglob("*")):
+            if path.is_file() and path.suffix in SOURCE_SUFFIXES and not {"target", "logs", "dbt_packages"} & set(path.parts):
+                chunks.append(path.read_text(errors="replace"))
+    return "\n".join(chunks)
+
+
+def test_each_container_gets_the_environment_its_code_reads(local_stack: Stack) -> None:
+    """Every variable the local stack provides and a component's code reads is set in its container."""
+    ctx = local_stack.ctx
+    provided = set(client_environment(ctx.settings, ctx.secrets))
+    provided |= set(local_stack.services["filler"].env()) - set(ctx.env)  # DB_USER, DB_PASSWORD
+    services = rendered()["services"]
+    for name, roots in CODE_OF.items():
+        text = _source_text(roots)
+        reads = {var for var in provided if re.search(rf"(?<![A-Za-z0-9_]){var}(?![A-Za-z0-9_])", text)}
+        assert reads, f"no environment read found in {roots}: the scan is broken"
+        missing = reads - set(services[name].get("environment") or {})
+        assert missing == set(), f"{name} runs {roots}, which read {sorted(missing)}, unset in its container"
+
+
+def test_secrets_reach_only_the_containers_that_use_them(local_stack: Stack) -> None:
+    services = rendered(secret_markers())["services"]
+    holders = {name: secrets_of(svc) for name, svc in services.items()}
+    used = set().union(*holders.values())
+    assert used == set(SECRET_NAMES), f"secrets no container gets: {sorted(set(SECRET_NAMES) - used)}"
+    assert [n for n, s in holders.items() if "POSTGRES_PASSWORD" in s] == ["postgres"]
+    assert [n for n, s in holders.items() if "CLICKHOUSE_PASSWORD" in s] == ["clickhouse"]
+    init_script = (REPO / "docker" / "postgres" / "10-bank-cdc.sh").read_text()
+    assert holders["postgres"] == {"POSTGRES_PASSWORD"} | {n for n in SECRET_NAMES if f"${n}" in init_script}
+    # the filler logs in as the local stack's filler does
+    local_filler = local_stack.services["filler"].env()
+    password_name = next(n for n, v in local_stack.ctx.secrets.items() if v == local_filler["DB_PASSWORD"])
+    filler = services["filler"]["environment"]
+    assert (filler["DB_USER"], filler["DB_PASSWORD"]) == (local_filler["DB_USER"], secret_markers()[password_name])
+    assert holders["filler"] == {password_name}
+    assert holders["consumer"] == {"CLICKHOUSE_LOADER_PASSWORD"}
+    assert holders["connect"] == {n for n in SECRET_NAMES if f"${{env:{n}}}" in _source_text(["debezium"])}
+    assert "AIRFLOW_ADMIN_PASSWORD" not in set().union(*(holders[f"airflow-{c}"] for c in COMPONENTS))
+
+
+def test_airflow_connections_and_settings_match_the_local_stack(local_stack: Stack) -> None:
+    ctx = local_stack.ctx
+    local_conns = airflow_connections(ctx.settings, ctx.secrets)
+    local_env = local_stack.services["airflow"].env()
+    secret_values = set(ctx.secrets.values())
+    # settings whose local value carries a secret must be set in every Airflow container
+    secret_bearing = {k for k, v in local_env.items() if k.startswith("AIRFLOW__") and any(s in v for s in secret_values)}
+    services = rendered()["services"]
+    for component in COMPONENTS:
+        env = services[f"airflow-{component}"]["environment"]
+        assert set(local_conns) <= set(env), f"airflow-{component}: missing {sorted(set(local_conns) - set(env))}"
+        assert secret_bearing <= set(env), f"airflow-{component}: missing {sorted(secret_bearing - set(env))}"
+        for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__AUTH_MANAGER", "AIRFLOW__CORE__LOAD_EXAMPLES"):
+            assert env[key] == local_env[key], key
+        assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(":")[0] == ADMIN_USER
+        for conn_var, local_json in local_conns.items():
+            local_conn, conn = yaml.safe_load(local_json), yaml.safe_load(env[conn_var])
+            assert (conn["conn_type"], conn.get("login"), conn.get("schema")) == \
+                (local_conn["conn_type"], local_conn.get("login"), local_conn.get("schema")), conn_var
+        user = re.search(r"://([^:]+):", env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).group(1)
+        assert user == re.search(r"://([^:]+):", local_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).group(1)
+
+
+def test_filler_seeds_like_the_local_stack() -> None:
+    command = " ".join(rendered()["services"]["filler"]["command"])
+    assert f"--backfill-days {SEED_DAYS} --txns-per-day {SEED_TXNS_PER_DAY} --if-empty" in command
+
+
+def test_postgres_init_refuses_placeholder_passwords(tmp_path: Path) -> None:
+    """`cp .env.example .env` without editing it must not initialise a database with change-me."""
+    script = REPO / "docker" / "postgres" / "10-bank-cdc.sh"
+    fake_psql = tmp_path / "psql"
+    fake_psql.write_text("#!/bin/sh\necho psql-was-called\n")
+    fake_psql.chmod(0o755)
+    names = re.findall(r"\b([A-Z_]+_PASSWORD)\b", script.read_text())
+    base = {"PATH": f"{tmp_path}:/usr/bin:/bin", "POSTGRES_USER": "postgres"}
+    good = {name: f"pw-{name.lower()}" for name in names}
+    ok = subprocess.run(["bash", str(script)], env={**base, **good}, capture_output=True, text=True)
+    assert ok.returncode == 0 and "psql-was-called" in ok.stdout, ok.stderr
+    for name in set(names):
+        refused = subprocess.run(["bash", str(script)], env={**base, **good, name: PLACEHOLDER},
+                                 capture_output=True, text=True)
+        assert refused.returncode != 0 and "psql-was-called" not in refused.stdout, name
+        assert name in refused.stderr
