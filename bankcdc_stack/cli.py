@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=50, help="lines to show (default 50)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     sub.add_parser("env", help="print the stack's environment as shell exports: eval \"$(bankcdc-stack env)\"")
+    airflow = sub.add_parser("airflow", help="run the airflow CLI with the stack's Airflow environment "
+                                             "(e.g. airflow dags list, airflow dags test cdc_monitoring)")
+    airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the airflow CLI")
     return parser
 
 
@@ -73,6 +76,12 @@ def cmd_logs(stack: Stack, service: str | None, lines: int, follow: bool) -> int
     return subprocess.call(argv)
 
 
+def cmd_airflow(stack: Stack, args: list[str]) -> int:
+    """The airflow CLI against this stack's metadata DB, connections and DAGs folder."""
+    env = stack.services["airflow"].env()  # type: ignore[attr-defined]
+    return subprocess.call([sys.executable, "-m", "airflow", *args], env=env)
+
+
 def print_welcome(stack: Stack, seconds: float) -> None:
     env = stack.ctx.env
     print(f"""
@@ -108,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(stack)
         if args.command == "logs":
             return cmd_logs(stack, args.service, args.lines, args.follow)
+        if args.command == "airflow":
+            return cmd_airflow(stack, args.args)
         if args.command == "env":
             for key, value in sorted(client_environment(stack.settings, stack.ctx.secrets).items()):
                 print(f"export {key}={shlex.quote(value)}")

@@ -19,6 +19,10 @@ from chdb_http.errors import ClickHouseError
 log = logging.getLogger("chdb_http.sessions")
 DEFAULT_TIMEOUT = 60
 MAX_TIMEOUT = 3600
+# A request's session is released just after its response is sent, so a client that fires its
+# next request on the same session at once can arrive first; it waits this long for the release
+# before SESSION_IS_LOCKED (a genuinely concurrent request still gets the error).
+LOCKED_WAIT_S = 2.0
 
 
 def parse_timeout(value: str | None) -> int:
@@ -59,7 +63,7 @@ class SessionRegistry:
     def __init__(self, open_connection: Callable[[str], Connection]) -> None:
         self._open = open_connection
         self._sessions: dict[tuple[str, str], Session] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._stop = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="session-reaper", daemon=True)
         self._reaper.start()
@@ -74,6 +78,14 @@ class SessionRegistry:
                     raise ClickHouseError(372, "SESSION_NOT_FOUND", f"Session {session_id} not found")
                 session = Session(user, session_id, self._open(user), timeout)
                 self._sessions[key] = session
+            deadline = time.monotonic() + LOCKED_WAIT_S
+            while session.busy and time.monotonic() < deadline:
+                self._lock.wait(deadline - time.monotonic())
+                if self._sessions.get(key) is not session:  # closed meanwhile (close_session=1)
+                    if check:
+                        raise ClickHouseError(372, "SESSION_NOT_FOUND", f"Session {session_id} not found")
+                    session = Session(user, session_id, self._open(user), timeout)
+                    self._sessions[key] = session
             if session.busy:
                 raise ClickHouseError(373, "SESSION_IS_LOCKED", f"Session {session_id} is locked by a concurrent client")
             session.busy = True
@@ -85,6 +97,7 @@ class SessionRegistry:
         with self._lock:
             session.busy = False
             session.last_used = time.monotonic()
+            self._lock.notify_all()
             if close:
                 self._sessions.pop((session.user, session.session_id), None)
         if close:

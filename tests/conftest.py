@@ -64,6 +64,8 @@ def isolated_stack_env() -> dict[str, str]:
     env["BANKCDC_STATE_DIR"] = str(state_dir)
     for name, default in TEST_PORTS.items():
         env[name] = os.environ.get(f"TEST_{name}", str(default))
+    # the dev stack runs its DAGs on schedule; tests run them with `airflow dags test`, unraced
+    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
     return env
 
 

@@ -50,6 +50,14 @@ def airflow_environment(ctx_env: dict[str, str], state_dir: Path, repo_root: Pat
         "AIRFLOW__API__SECRET_KEY": secrets["AIRFLOW_API_SECRET_KEY"],
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets["AIRFLOW_JWT_SECRET"],
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # dbt_incremental renders from `dbt ls` when the dbt project changed (Cosmos caches it
+        # otherwise): 15-40 s on 2 busy cores, more than the default 30 s import timeout
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
+        # scheduled DAGs run as soon as they are parsed; the test stack sets True (tests run
+        # `airflow dags test` themselves and must not race scheduled runs)
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": ctx_env.get("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False"),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(home / "logs" / "dag_processor"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
@@ -70,7 +78,11 @@ class AirflowService(Service):
         return f"http://{HOST}:{self.settings.airflow_port}"
 
     def env(self) -> dict[str, str]:
-        return airflow_environment(dict(self.ctx.env), self.settings.state_dir, self.settings.repo_root,
+        # Airflow reaches PostgreSQL, ClickHouse, Kafka and Connect only through its connections
+        # (AIRFLOW_CONN_*); no other password of the stack is in its processes' environment
+        own = self.ctx.child_env("AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_JWT_SECRET",
+                                 airflow_connections=True)
+        return airflow_environment(own, self.settings.state_dir, self.settings.repo_root,
                                    self.settings.airflow_port, self.settings.db_port, dict(self.ctx.secrets))
 
     def ports(self) -> list[tuple[int, str]]:

@@ -29,6 +29,13 @@ class StackContext:
     env: Mapping[str, str] = field(default_factory=dict)
     """The environment every child process gets: os.environ plus the stack's addresses and secrets."""
 
+    def child_env(self, *secrets: str, airflow_connections: bool = False) -> dict[str, str]:
+        """``env`` without the secrets (and Airflow connection URIs) a process does not use, so no
+        local component holds another's password: least privilege between the stack's processes."""
+        drop = set(self.secrets) - set(secrets)
+        return {key: value for key, value in self.env.items()
+                if key not in drop and (airflow_connections or not key.startswith("AIRFLOW_CONN_"))}
+
     def managed(self, name: str) -> ManagedProcess:
         return ManagedProcess(name, self.settings.run_dir, self.settings.logs_dir / f"{name}.log")
 

@@ -37,7 +37,10 @@ class ClickHouseService(Service):
                 "--host", HOST, "--port", str(self.settings.clickhouse_port),
                 "--data-dir", str(self.data_dir),
                 "--users-file", str(self.settings.repo_root / "clickhouse_init" / "users.xml")]
-        self.processes()[0].spawn(argv, env=self.ctx.env, cwd=self.settings.repo_root)
+        # users.xml takes every ClickHouse user's password from the environment (from_env)
+        env = self.ctx.child_env("CLICKHOUSE_PASSWORD", "CLICKHOUSE_LOADER_PASSWORD",
+                                 "CLICKHOUSE_TRANSFORMER_PASSWORD", "CLICKHOUSE_ANALYST_PASSWORD")
+        self.processes()[0].spawn(argv, env=env, cwd=self.settings.repo_root)
 
     def health(self) -> Health:
         try:

@@ -68,7 +68,7 @@ class ConnectService(Service):
         argv = java_argv(self.settings, self.settings.connect_heap,
                          "org.apache.kafka.connect.cli.ConnectDistributed",
                          str(self.root / "connect-distributed.properties"))
-        self.processes()[0].spawn(argv, env=self.ctx.env, cwd=self.root)
+        self.processes()[0].spawn(argv, env=self.ctx.child_env("DEBEZIUM_DB_PASSWORD"), cwd=self.root)
 
     def health(self) -> Health:
         try:

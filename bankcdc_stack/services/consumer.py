@@ -22,7 +22,7 @@ class ConsumerService(Service):
         return [self.ctx.managed("consumer")]
 
     def launch(self) -> None:
-        self.processes()[0].spawn([sys.executable, "-m", "cdc_consumer", "run"], env=self.ctx.env,
+        self.processes()[0].spawn([sys.executable, "-m", "cdc_consumer", "run"], env=self.ctx.child_env("CLICKHOUSE_LOADER_PASSWORD"),
                                   cwd=self.settings.repo_root)
 
     def health(self) -> Health:

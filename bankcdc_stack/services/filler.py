@@ -19,7 +19,7 @@ class FillerService(Service):
     start_timeout = 30.0
 
     def env(self) -> dict[str, str]:
-        return {**self.ctx.env, "DB_USER": "bank_filler", "DB_PASSWORD": self.ctx.secrets["FILLER_DB_PASSWORD"]}
+        return {**self.ctx.child_env(), "DB_USER": "bank_filler", "DB_PASSWORD": self.ctx.secrets["FILLER_DB_PASSWORD"]}
 
     def ports(self) -> list[tuple[int, str]]:
         return []

@@ -82,7 +82,7 @@ class KafkaService(Service):
 
     def launch(self) -> None:
         argv = java_argv(self.settings, self.settings.kafka_heap, "kafka.Kafka", str(self.config_path))
-        self.processes()[0].spawn(argv, env=self.ctx.env, cwd=self.root)
+        self.processes()[0].spawn(argv, env=self.ctx.child_env(), cwd=self.root)
 
     def health(self) -> Health:
         try:

@@ -143,7 +143,7 @@ class PostgresService(Service):
                 "-c", f"port={self.settings.db_port}", "-c", f"unix_socket_directories={self.socket_dir}"]
         for key, value in SERVER_SETTINGS.items():
             argv += ["-c", f"{key}={value}"]
-        self.processes()[0].spawn(argv, env=self.ctx.env, cwd=self.root, user=self._os_user())
+        self.processes()[0].spawn(argv, env=self.ctx.child_env(), cwd=self.root, user=self._os_user())
 
     def stop_signal(self, proc: ManagedProcess) -> int:
         return signal.SIGINT  # "fast" shutdown: don't wait for clients to disconnect

@@ -1,4 +1,4 @@
-{#- Shared CDC expressions. The ClickHouse-specific SQL goes through adapter.dispatch so another
+{#- Shared CDC expressions. ClickHouse-specific SQL goes through adapter.dispatch so another
     adapter could supply its own version. -#}
 
 {#- The raw changelog's metadata columns, renamed for stg models (one block, same everywhere). -#}
@@ -17,34 +17,89 @@
 {%- endmacro %}
 
 
-{#- One row per change: the raw tables are ReplacingMergeTree ORDER BY (key, _version, _lsn), so
-    FINAL collapses replayed copies of the same event (same key, _version, _lsn) exactly. -#}
-{% macro dedup_changes(relation) -%}
-    {{ return(adapter.dispatch('dedup_changes', 'bank_cdc')(relation)) }}
+{#- Upper bound of what a run reads: rows loaded up to the invocation's start minus a settle
+    delay (an insert's default now64() is stamped a moment before its rows are visible). Every
+    model of one invocation uses the same bound, so ODS tables, SCD2 histories and marts built
+    together describe the same instant. An orchestrator that runs one model per invocation
+    (Cosmos) passes the same instant to all of them with --vars '{upper_bound: "<UTC time>"}'.
+    A model with meta.bounded_by (upstream models) never reads past what those have processed. -#}
+{% macro run_upper_bound() -%}
+    {%- set explicit = var('upper_bound', none) -%}
+    {%- if explicit -%}
+    toDateTime64('{{ explicit }}', 6, 'UTC')
+    {%- else -%}
+    (toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC')
+     - toIntervalSecond({{ var('run_settle_s') }}))
+    {%- endif -%}
 {%- endmacro %}
 
-{% macro default__dedup_changes(relation) -%}
-    {{ exceptions.raise_compiler_error('dedup_changes is implemented for ClickHouse only') }}
-{%- endmacro %}
-
-{% macro clickhouse__dedup_changes(relation) -%}
-    {{ relation }} final
-{%- endmacro %}
-
-
-{#- Keep the latest change per key: highest (change_version, change_lsn), never wall-clock time. -#}
-{% macro latest_change_per(key) -%}
-    {{ return(adapter.dispatch('latest_change_per', 'bank_cdc')(key)) }}
-{%- endmacro %}
-
-{% macro clickhouse__latest_change_per(key) -%}
-    order by {{ key }}, change_version desc, change_lsn desc
-    limit 1 by {{ key }}
+{% macro effective_upper_bound() -%}
+    {%- set meta = config.get('meta') -%}
+    {%- set upstream = meta.get('bounded_by', []) if meta is mapping else [] -%}
+    {%- if upstream -%}
+    least({{ run_upper_bound() }}
+        {%- for name in upstream %},
+        (select max(upper_bound) from {{ watermark_relation() }} where model = '{{ ref(name) }}')
+        {%- endfor %})
+    {%- else -%}
+    {{ run_upper_bound() }}
+    {%- endif -%}
 {%- endmacro %}
 
 
-{#- (change_version, change_lsn) as one UInt128, the ReplacingMergeTree version of ODS tables:
-    a duplicate row left by two concurrent runs collapses to the newest change on merge/FINAL. -#}
+{#- Incremental models keep their watermark (the upper bound of their last successful run) in
+    one small table; the post-hook record_watermark() appends to it only after the model's
+    rows are written, so a failed run is simply read again. -#}
+{% macro watermark_relation() -%}
+    {{ generate_schema_name('ods', none) }}.dbt_watermarks
+{%- endmacro %}
+
+{% macro create_watermark_relation() -%}
+    create table if not exists {{ watermark_relation() }}
+    (
+        model        String,
+        upper_bound  DateTime64(6, 'UTC'),
+        dbt_run_id   String,
+        recorded_at  DateTime64(6, 'UTC') default now64(6)
+    )
+    engine = MergeTree
+    order by (model, upper_bound)
+    ttl toDateTime(recorded_at) + interval 30 day
+{%- endmacro %}
+
+{% macro record_watermark() -%}
+    insert into {{ watermark_relation() }} (model, upper_bound, dbt_run_id)
+    select '{{ this }}', {{ effective_upper_bound() }}, '{{ invocation_id }}'
+{%- endmacro %}
+
+{#- Lower bound of an incremental read: the last watermark minus an overlap (rows whose insert
+    committed after the previous run read are picked up again; re-reading is harmless). -#}
+{% macro watermark_lower_bound() -%}
+    ((select max(upper_bound) from {{ watermark_relation() }} where model = '{{ this }}')
+     - toIntervalSecond({{ var('ods_watermark_overlap_s') }}))
+{%- endmacro %}
+
+{#- Filter for the changes an invocation processes: (watermark - overlap, upper bound]. On a
+    full build everything up to the upper bound. -#}
+{% macro in_this_run(col='loaded_at') -%}
+    {{ col }} <= {{ effective_upper_bound() }}
+    {%- if is_incremental() %} and {{ col }} > {{ watermark_lower_bound() }}{% endif %}
+{%- endmacro %}
+
+
+{#- Who built a row: the invocation's start time and id. built_at lets the post-hook find this
+    run's rows through a minmax index; the id breaks ties between two runs at once. -#}
+{% macro build_columns() -%}
+    toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC') as built_at,
+    '{{ invocation_id }}' as dbt_run_id
+{%- endmacro %}
+
+{% macro built_at_index() -%}
+    {{ return({'name': 'built_at_idx', 'definition': 'built_at TYPE minmax GRANULARITY 1'}) }}
+{%- endmacro %}
+
+
+{#- (change_version, change_lsn) as one UInt128: the order of changes of one key. -#}
 {% macro row_version(version_col='change_version', lsn_col='change_lsn') -%}
     {{ return(adapter.dispatch('row_version', 'bank_cdc')(version_col, lsn_col)) }}
 {%- endmacro %}
@@ -54,83 +109,110 @@
 {%- endmacro %}
 
 
-{#- Read an ODS table as its current rows: FINAL (collapse any duplicate a concurrent run left),
-    deleted keys (tombstones) removed. -#}
-{% macro live_rows(relation, alias=none) -%}
-    {{ return(adapter.dispatch('live_rows', 'bank_cdc')(relation, alias)) }}
-{%- endmacro %}
-
-{% macro clickhouse__live_rows(relation, alias) -%}
-    (select * from {{ relation }} final where not is_deleted){% if alias %} as {{ alias }}{% endif %}
-{%- endmacro %}
-
-
-{#- Incremental filter on loaded_at: everything loaded after the target's watermark, minus an
-    overlap for inserts that were in flight when the previous run read (see ods docstrings). -#}
-{% macro changes_since_watermark(watermark_col='loaded_at') -%}
+{#- Changes of the keys touched in this run, each key's whole history (a lookup by key, which is
+    the raw tables' sort key: cheap), so a late-loaded older change can never win over a newer
+    one and a delete is never undone. A replayed event (same key, change_version, change_lsn)
+    counts once: its first-loaded copy. -#}
+{% macro key_history(stg_model, key) -%}
+    select * from {{ ref(stg_model) }}
+    where loaded_at <= {{ run_upper_bound() }}
     {%- if is_incremental() %}
-    where {{ watermark_col }} > (
-        select max({{ watermark_col }}) - toIntervalSecond({{ var('ods_watermark_overlap_s') }})
-        from {{ this }}
-    )
+      and {{ key }} in (select {{ key }} from {{ ref(stg_model) }} where {{ in_this_run() }})
     {%- endif %}
+    order by {{ key }}, change_version, change_lsn, loaded_at
+    limit 1 by {{ key }}, change_version, change_lsn
 {%- endmacro %}
 
 
-{#- Current state per key from a stg changelog model, incrementally:
-      1. changes loaded since the watermark;
-      2. plus the row already in ODS for each touched key, so a replayed or late-loaded older
-         change can never replace a newer state;
-      3. keep the highest (change_version, change_lsn) per key.
-    Deletes stay as tombstones (is_deleted = true) so an older change loaded later cannot
-    resurrect a deleted key. Cost: the new changes plus a key lookup in ODS (ORDER BY key). -#}
+{#- Current state per key: the change with the highest (change_version, change_lsn) among the
+    key's history. An incremental run writes only keys whose state is not already in the table
+    (the overlap re-reads recent changes; re-writing them would cost a delete for nothing),
+    deleted ones as tombstones; the post-hook collapse_to_latest_run() removes what they supersede. -#}
 {% macro ods_current_state(stg_model, key) -%}
 with
 
-changes as (
-    select * from {{ ref(stg_model) }}
-    {{ changes_since_watermark() }}
-),
-
-candidates as (
-    select * from changes
-    {%- if is_incremental() %}
-    union all
-    select * except (row_version)
-    from {{ this }} final
-    where {{ key }} in (select {{ key }} from changes)
-    {%- endif %}
+history as (
+    {{ key_history(stg_model, key) }}
 ),
 
 latest as (
-    select * from candidates
-    {{ latest_change_per(key) }}
+    select
+        *,
+        {{ row_version() }} as row_version
+    from history
+    order by {{ key }}, change_version desc, change_lsn desc
+    limit 1 by {{ key }}
 )
 
 select
     *,
-    {{ row_version() }} as row_version
+    {{ build_columns() }}
 from latest
+{%- if is_incremental() %}
+where ({{ key }}, row_version) not in (
+    select {{ key }}, row_version from {{ this }}
+    where {{ key }} in (select {{ key }} from latest)
+)
+  -- a tombstone only for a key the table still holds
+  and not (is_deleted and {{ key }} not in (
+    select {{ key }} from {{ this }}
+    where {{ key }} in (select {{ key }} from latest where is_deleted)
+  ))
+{%- else %}
+where not is_deleted
+{%- endif %}
 {%- endmacro %}
 
 
-{#- SCD type 2 status history for the keys touched since the watermark, rebuilt from their whole
-    stg changelog (delete+insert on the key replaces the key's history). Changes are ordered by
-    the source row's updated_at (bank.guard_close never lets it go back), then
-    (change_version, change_lsn): a snapshot read (version 0) loaded after streamed changes then
-    falls in its real place instead of first. A new interval starts
-    at each change whose status differs from the previous change; valid_from is the source
-    row's updated_at (snapshot rows carry the time of their last update), valid_to the next
-    interval's valid_from, or the delete's commit time. A hard delete adds a last interval with
-    is_deleted = true (status = the before image, valid_from = delete commit time) and no
-    interval of that key is current; keeping it as a row is what lets delete+insert replace
-    the key's history (a key with no rows would keep its old intervals). -#}
+{#- Post-hook of the ODS models and fraud marts: for the keys this run wrote, keep per key only the winning row,
+    the highest (version_col, built_at, dbt_run_id), and, with drop_deleted, nothing when the
+    winner is a tombstone. Order-independent, so two runs at once converge: whichever finishes
+    last sees both runs' rows and keeps the same winner. A lightweight DELETE restricted by the
+    sort key; its predicate reads only fixed-width columns (key, version, built_at). -#}
+{% macro collapse_to_latest_run(key, version_col='row_version', drop_deleted=true) -%}
+    {%- set built_at -%}
+        toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC')
+    {%- endset -%}
+    {%- set mine -%}
+        select {{ key }} from {{ this }}
+        where built_at = {{ built_at }} and dbt_run_id = '{{ invocation_id }}'
+    {%- endset -%}
+    delete from {{ this }}
+    where {{ key }} in ({{ mine }})
+      and ({{ key }}, {{ version_col }}, built_at) not in (
+          select {{ key }}, winner.1, winner.2
+          from (
+              select
+                  {{ key }},
+                  max(({{ version_col }}, built_at, dbt_run_id)) as winner
+                  {%- if drop_deleted %},
+                  argMax(is_deleted, ({{ version_col }}, built_at, dbt_run_id)) as winner_is_deleted
+                  {%- endif %}
+              from {{ this }}
+              where {{ key }} in ({{ mine }})
+              group by {{ key }}
+          )
+          {%- if drop_deleted %}
+          where not winner_is_deleted
+          {%- endif %}
+      )
+{%- endmacro %}
+
+
+{#- SCD type 2 status history for the keys touched in this run, rebuilt from their whole
+    history. Changes are ordered by the source row's updated_at (bank.guard_close never lets it
+    go back), then (change_version, change_lsn): a snapshot read (version 0) loaded after
+    streamed changes then falls in its real place instead of first. A new interval starts at
+    each change whose status differs from the previous change; valid_from is the source row's
+    updated_at, valid_to the next interval's valid_from. A hard delete adds a last interval with
+    is_deleted = true (valid_from = delete commit time) and no interval of that key is current.
+    All intervals of one key from one run share key_row_version (the key's latest change), which
+    collapse_to_latest_run() uses to keep exactly one run's intervals per key. -#}
 {% macro scd2_status_history(stg_model, key) -%}
 with
 
-touched as (
-    select distinct {{ key }} from {{ ref(stg_model) }}
-    {{ changes_since_watermark() }}
+history as (
+    {{ key_history(stg_model, key) }}
 ),
 
 changes as (
@@ -147,11 +229,9 @@ changes as (
         lagInFrame(status, 1, '') over w as previous_status,
         lagInFrame(toUInt8(is_deleted), 1, 0) over w as previous_is_deleted,
         row_number() over w as change_number,
-        max(loaded_at) over w as key_loaded_at
-    from {{ ref(stg_model) }}
-    {%- if is_incremental() %}
-    where {{ key }} in (select {{ key }} from touched)
-    {%- endif %}
+        max(loaded_at) over w as key_loaded_at,
+        max({{ row_version() }}) over w as key_row_version
+    from history
     window w as (partition by {{ key }} order by updated_at, change_version, change_lsn
                  rows between unbounded preceding and unbounded following)
 ),
@@ -160,7 +240,7 @@ boundaries as (
     -- status changes, plus deletes (which end the last interval)
     select *
     from changes
-    where change_number = 1 or status != previous_status or is_deleted != toBool(previous_is_deleted)
+    where change_number = 1 or status != previous_status or toUInt8(is_deleted) != previous_is_deleted
 ),
 
 intervals as (
@@ -173,6 +253,7 @@ intervals as (
         change_version,
         change_lsn,
         key_loaded_at,
+        key_row_version,
         leadInFrame(toNullable(if(is_deleted, source_committed_at, updated_at))) over w as next_valid_from
     from boundaries
     window w as (partition by {{ key }} order by updated_at, change_version, change_lsn
@@ -180,6 +261,7 @@ intervals as (
 )
 
 select
+    concat(toString({{ key }}), ':', toString(change_version), ':', toString(change_lsn)) as status_interval_id,
     {{ key }},
     status,
     closed_at,
@@ -189,9 +271,16 @@ select
     next_valid_from is null and not is_deleted as is_current,
     change_version as valid_from_change_version,
     change_lsn as valid_from_change_lsn,
-    concat(toString({{ key }}), ':', toString(change_version), ':', toString(change_lsn)) as status_interval_id,
-    key_loaded_at as loaded_at
+    key_row_version,
+    key_loaded_at as loaded_at,
+    {{ build_columns() }}
 from intervals
+{%- if is_incremental() %}
+where ({{ key }}, key_row_version) not in (
+    select {{ key }}, key_row_version from {{ this }}
+    where {{ key }} in (select {{ key }} from intervals)
+)
+{%- endif %}
 {%- endmacro %}
 
 
@@ -215,4 +304,16 @@ from intervals
     ClickHouse refuses to store by default). -#}
 {% macro status_is(value, col='status') -%}
     cast({{ col }} = '{{ value }}' as Bool)
+{%- endmacro %}
+
+
+{#- Read an ODS current-state table as its live rows at any moment, even while a run is between
+    its insert and its post-hook: FINAL (ReplacingMergeTree(row_version, is_deleted) keeps the
+    highest version and hides tombstones). After a run the table holds exactly these rows. -#}
+{% macro live_rows(relation, alias=none) -%}
+    {{ return(adapter.dispatch('live_rows', 'bank_cdc')(relation, alias)) }}
+{%- endmacro %}
+
+{% macro clickhouse__live_rows(relation, alias) -%}
+    (select * from {{ relation }} final where not is_deleted){% if alias %} as {{ alias }}{% endif %}
 {%- endmacro %}

@@ -1,9 +1,11 @@
 {#- dbt-clickhouse treats `schema` as the ClickHouse database. Use the configured name as is
-    (stg / ods / marts), never dbt's default `<target_schema>_<custom>` concatenation. -#}
+    (stg / ods / marts), never dbt's default `<target_schema>_<custom>` concatenation.
+    var('db_prefix') (default empty) moves every database of the project, raw sources included,
+    to <prefix><name>: the benchmark builds a scratch copy that way. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}
-        {{ target.schema }}
+        {{ var('db_prefix', '') ~ target.schema }}
     {%- else -%}
-        {{ custom_schema_name | trim }}
+        {{ var('db_prefix', '') ~ (custom_schema_name | trim) }}
     {%- endif -%}
 {%- endmacro %}

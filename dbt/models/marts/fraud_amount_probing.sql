@@ -4,10 +4,31 @@
     amount >= var('probing_large_ge') and at most var('probing_window_s') seconds before it.
     Every status counts. One row per large purchase that completes a ladder, as
     probing_windows() does; window = first small purchase to that large one.
+
+    Incremental (macros/fraud.sql): ladders near this run's changed transactions are recomputed
+    and replace (post-hook collapse_to_latest_run) the rows of the same large purchase (detection_id).
 -#}
-{{ config(order_by='(card_id, window_end)') }}
+-- incremental runs also read the changelog (macros/fraud.sql)
+-- depends_on: {{ ref('stg_transactions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    meta={'bounded_by': ['ods_transactions']},
+    order_by='(card_id, window_end)',
+    indexes=[built_at_index()],
+    post_hook=[
+        "{{ collapse_to_latest_run('detection_id', 'built_at', drop_deleted=false) }}",
+        "{{ record_watermark() }}",
+    ],
+) }}
 
 with
+
+{% if is_incremental() -%}
+scope as (
+    {{ fraud_scope() }}
+),
+{%- endif %}
 
 purchases as (
     select
@@ -18,8 +39,7 @@ purchases as (
         status,
         created_at,
         {{ epoch_us('created_at') }} as created_us
-    from {{ live_rows(ref('ods_transactions')) }}
-    where txn_type = 'purchase'
+    from ({{ transactions_in_scope("txn_type = 'purchase'") }})
 ),
 
 large_purchases as (
@@ -85,5 +105,7 @@ select
     format('{} purchases under {} then {} of {} on card {} within {} s (rule: >= {} small, large >= {}, {} s)',
            toString(small_count), '{{ var("probing_small_lt") }}', large_status, toString(large_amount),
            toString(card_id), toString(window_seconds), '{{ var("probing_min_small") }}',
-           '{{ var("probing_large_ge") }}', '{{ var("probing_window_s") }}') as flag_reason
+           '{{ var("probing_large_ge") }}', '{{ var("probing_window_s") }}') as flag_reason,
+    {{ build_columns() }}
 from evidence
+{{ detections_in_scope() }}

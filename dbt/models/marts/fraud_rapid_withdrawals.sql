@@ -3,18 +3,41 @@
     terminals on one card whose created_at lie within var('rapid_window_s') seconds; every
     status counts. Overlapping qualifying runs merge into one window exactly as
     rapid_withdrawal_windows() does. One row per flagged window.
+
+    Incremental (macros/fraud.sql): detections near this run's changed transactions are
+    recomputed and replace (post-hook collapse_to_latest_run) the rows with the same detection_id (card and window start). A
+    window that a late-loaded earlier withdrawal extends backwards gets a new id; the post-hook
+    drops the older row it now contains.
 -#}
-{{ config(order_by='(card_id, window_start)') }}
+-- incremental runs also read the changelog (macros/fraud.sql)
+-- depends_on: {{ ref('stg_transactions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    meta={'bounded_by': ['ods_transactions', 'ods_terminals']},
+    order_by='(card_id, window_start)',
+    indexes=[built_at_index()],
+    post_hook=[
+        "{{ collapse_to_latest_run('detection_id', 'built_at', drop_deleted=false) }}",
+        "{{ drop_contained_windows() }}",
+        "{{ record_watermark() }}",
+    ],
+) }}
 
 with
 
+{% if is_incremental() -%}
+scope as (
+    {{ fraud_scope() }}
+),
+{%- endif %}
+
 transactions as (
-    select * from {{ live_rows(ref('ods_transactions')) }}
+    {{ transactions_in_scope("txn_type = 'withdrawal'") }}
 ),
 
 terminals as (
-    -- deleted terminals included: their before image still says what the terminal was
-    select terminal_id, terminal_type from {{ ref('ods_terminals') }} final
+    select terminal_id, terminal_type from {{ ref('ods_terminals') }}
 ),
 
 atm_withdrawals as (
@@ -111,5 +134,7 @@ select
     declined_count,
     format('{} ATM withdrawals on card {} within {} s (rule: >= {} within {} s), total {}',
            toString(withdrawal_count), toString(card_id), toString(window_seconds),
-           '{{ var("rapid_min_count") }}', '{{ var("rapid_window_s") }}', toString(total_amount)) as flag_reason
+           '{{ var("rapid_min_count") }}', '{{ var("rapid_window_s") }}', toString(total_amount)) as flag_reason,
+    {{ build_columns() }}
 from evidence
+{{ detections_in_scope() }}

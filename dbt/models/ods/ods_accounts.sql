@@ -1,24 +1,22 @@
 {#-
-    Current state of each account (one row per account_id, closed accounts included with status 'closed').
+    Current state of each account (one row per account_id; closed accounts included with status 'closed',
+    hard-deleted ones absent).
 
-    Watermark: loaded_at (the raw row's _loaded_at, server time of the load) with an overlap of
-    var('ods_watermark_overlap_s'). Not _lsn: the dimension and transaction connectors, Debezium
-    snapshots (_version = 0) and the pg_to_ch backfill all load old LSNs late, so an LSN
-    watermark would skip them; load time only grows. The overlap re-reads inserts that were in
-    flight when the previous run read; re-reading is harmless because the merge keeps the
-    highest (change_version, change_lsn) per key, with the row already in ODS as a candidate.
-
-    Idempotent: delete+insert on account_id, and the table is ReplacingMergeTree(row_version) ordered
-    by account_id, so a row inserted twice by two overlapping runs collapses on merge (read with FINAL,
-    see macro live_rows).
-
-    Deletes: kept as tombstones (is_deleted = true) so a replayed older change loaded later can
-    never resurrect a deleted account; consumers use live_rows() / where not is_deleted.
+    Incremental: the accounts with changes loaded in this run's window (watermark - overlap, run
+    upper bound] get their latest change recomputed from their whole changelog (a lookup by key
+    in raw) and appended; the post-hook keeps one row per key (the highest
+    (change_version, change_lsn)) and drops deleted keys. Cost follows the touched keys, not
+    the table. Re-running, or two runs at once, converge to the same rows; until the post-hook
+    has run, `FINAL` gives the exact state (ReplacingMergeTree(row_version, is_deleted)).
 -#}
 {{ config(
-    unique_key='account_id',
-    engine='ReplacingMergeTree(row_version)',
+    engine='ReplacingMergeTree(row_version, is_deleted)',
     order_by='account_id',
+    indexes=[built_at_index()],
+    post_hook=[
+        "{{ collapse_to_latest_run('account_id') }}",
+        "{{ record_watermark() }}",
+    ],
 ) }}
 
 {{ ods_current_state('stg_accounts', 'account_id') }}

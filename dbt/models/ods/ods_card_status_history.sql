@@ -1,16 +1,19 @@
 {#-
     SCD type 2 history of card status: one row per interval in which a card kept one status
-    (valid_from inclusive, valid_to exclusive, null while current; is_current).
+    (valid_from inclusive, valid_to exclusive and null while current; is_current).
 
-    Incremental: the cards with changes loaded since the watermark (loaded_at minus
-    var('ods_watermark_overlap_s'), as in ods_cards) get their whole history rebuilt from stg and
-    replaced (delete+insert on card_id); cost follows the touched cards, not the table.
-    Re-running rebuilds identical rows.
+    Incremental: the cards with changes loaded in this run's window get their whole history
+    rebuilt from their changelog (lookup by key) and appended; the post-hook keeps, per card,
+    the intervals of the run that saw its latest change. Cost follows the touched cards.
 -#}
 {{ config(
-    unique_key='card_id',
-    engine='ReplacingMergeTree(loaded_at)',
+    engine='MergeTree()',
     order_by='(card_id, valid_from_change_version, valid_from_change_lsn)',
+    indexes=[built_at_index()],
+    post_hook=[
+        "{{ collapse_to_latest_run('card_id', 'key_row_version', drop_deleted=false) }}",
+        "{{ record_watermark() }}",
+    ],
 ) }}
 
 {{ scd2_status_history('stg_cards', 'card_id') }}

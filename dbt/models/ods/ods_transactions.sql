@@ -1,21 +1,25 @@
 {#-
     Transaction history: every transaction with its latest status (one row per transaction_id;
-    approved_at / declined_at / reversed_at keep the time each status was reached).
+    approved_at / declined_at / reversed_at keep the time each status was reached; hard-deleted
+    transactions absent).
 
-    Watermark: loaded_at with an overlap of var('ods_watermark_overlap_s'), not _lsn: snapshots
-    (_version = 0) and the pg_to_ch backfill load old LSNs late; load time only grows. Rows
-    re-read by the overlap are merged again with the row already in ODS and the highest
-    (change_version, change_lsn) wins, so re-runs change nothing.
-
-    Idempotent: delete+insert on transaction_id into ReplacingMergeTree(row_version), so two
-    overlapping runs at worst leave a duplicate that FINAL / merges collapse.
-
-    Deletes: hard-deleted transactions stay as tombstones (is_deleted = true).
+    Incremental: transactions with changes loaded in this run's window (watermark - overlap, run
+    upper bound] are recomputed from their whole changelog (lookup by key in raw) and appended;
+    the post-hook keeps one row per transaction_id and drops deleted ones. Cost follows the new
+    changes, not the table. Re-runs and two runs at once converge to the same rows.
+    created_at has a minmax index: the fraud marts read time ranges.
 -#}
 {{ config(
-    unique_key='transaction_id',
-    engine='ReplacingMergeTree(row_version)',
+    engine='ReplacingMergeTree(row_version, is_deleted)',
     order_by='transaction_id',
+    indexes=[
+        built_at_index(),
+        {'name': 'created_at_idx', 'definition': 'created_at TYPE minmax GRANULARITY 1'},
+    ],
+    post_hook=[
+        "{{ collapse_to_latest_run('transaction_id') }}",
+        "{{ record_watermark() }}",
+    ],
 ) }}
 
 {{ ods_current_state('stg_transactions', 'transaction_id') }}

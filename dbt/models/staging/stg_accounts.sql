@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ dedup_changes(source('raw', 'account')) }}
+    select * from {{ source('raw', 'account') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ dedup_changes(source('raw', 'card')) }}
+    select * from {{ source('raw', 'card') }}
 ),
 
 renamed as (

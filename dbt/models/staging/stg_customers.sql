@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ dedup_changes(source('raw', 'customer')) }}
+    select * from {{ source('raw', 'customer') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ dedup_changes(source('raw', 'terminal')) }}
+    select * from {{ source('raw', 'terminal') }}
 ),
 
 renamed as (

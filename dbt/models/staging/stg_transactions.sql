@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ dedup_changes(source('raw', 'transaction')) }}
+    select * from {{ source('raw', 'transaction') }}
 ),
 
 renamed as (

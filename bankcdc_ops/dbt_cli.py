@@ -1,0 +1,61 @@
+"""The dbt project run by hand, by tests and by benchmarks: the `dbt` CLI of this interpreter's
+environment, with dbt/profiles.yml (connection from environment variables) and a private
+target/log directory per caller, so runs at the same time never share dbt's artefacts.
+(Airflow runs the same project through Cosmos, see bankcdc_ops.dbt.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bankcdc_ops.settings import dbt_project_dir
+
+# the variables dbt/profiles.yml reads, from a stack environment (`./stack env`)
+PROFILE_VARS = ("CLICKHOUSE_HOST", "CLICKHOUSE_PORT", "CLICKHOUSE_TRANSFORMER_PASSWORD")
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.stdout[-chars:]
+
+
+def dbt_executable() -> Path:
+    return Path(sys.executable).with_name("dbt")
+
+
+def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
+    """Environment for one dbt process: the stack's addresses and transformer password, no
+    telemetry, logs and artefacts under work_dir."""
+    missing = [name for name in PROFILE_VARS if not stack_env.get(name)]
+    if missing:
+        raise KeyError(f"stack environment lacks {', '.join(missing)} (eval \"$(./stack env)\")")
+    env = {**os.environ, **stack_env}
+    env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_LOG_PATH=str(work_dir / "logs"),
+               DBT_TARGET_PATH=str(work_dir / "target"), DBT_USE_COLORS="false")
+    return env
+
+
+def run_dbt(args: list[str], stack_env: dict[str, str], work_dir: Path, timeout: float = 1800) -> DbtResult:
+    """`dbt <args>` against the project; never raises on a dbt failure (see DbtResult.ok)."""
+    project = dbt_project_dir()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [str(dbt_executable()), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
+    start = time.monotonic()
+    out = subprocess.run(cmd, env=dbt_env(stack_env, work_dir), cwd=work_dir, capture_output=True,
+                         text=True, timeout=timeout)
+    return DbtResult(tuple(args), out.returncode, out.stdout + out.stderr, time.monotonic() - start)

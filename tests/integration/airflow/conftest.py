@@ -1,0 +1,119 @@
+"""Airflow DAGs against the session's test stack: `airflow dags test` for real, through the stack's
+`airflow` passthrough (`python -m bankcdc_stack airflow ...`, what `./stack airflow` runs).
+
+The test stack starts with its DAGs paused (AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True, set
+by tests/conftest.py), so the scheduler never races these runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from ..cdc_helpers import TABLE_KEYS, ch_client, ch_state, diff_states, pg_columns, pg_state, wait_for
+
+REPO = Path(__file__).resolve().parents[3]
+DAGS = REPO / "airflow" / "dags"
+_FINISHED = re.compile(r"DagRun Finished: dag_id=(?P<dag>\S+), logical_date=.*?, run_id=(?P<run>[^,\s]+),"
+                       r".*?state=(?P<state>\w+)")
+
+
+@dataclass(frozen=True)
+class DagTestRun:
+    dag_id: str
+    returncode: int
+    output: str
+    run_id: str | None
+    state: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.state == "success"
+
+    def tail(self, chars: int = 6000) -> str:
+        return "\n".join(line for line in self.output.splitlines()
+                         if not line.startswith('{"name"'))[-chars:]  # drop Cosmos' dbt ls dump
+
+
+def airflow_cli(stack_env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bankcdc_stack", "airflow", *args], env=stack_env,
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def dag_test(stack_env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None,
+             use_executor: bool = False, timeout: float = 900) -> DagTestRun:
+    args = ["dags", "test", dag_id, "-f", str(DAGS / f"{dag_id}.py")]
+    if conf is not None:
+        args += ["-c", json.dumps(conf)]
+    if use_executor:
+        args.append("--use-executor")  # LocalExecutor: the model tasks run in parallel, as scheduled
+    out = airflow_cli(stack_env, *args, timeout=timeout)
+    text = out.stdout + out.stderr
+    found = [m for m in _FINISHED.finditer(text) if m["dag"] == dag_id]
+    return DagTestRun(dag_id, out.returncode, text, found[-1]["run"] if found else None,
+                      found[-1]["state"] if found else None)
+
+
+@pytest.fixture(scope="session")
+def ch_admin(stack_env: dict[str, str]) -> Iterator[Client]:
+    client = ch_client(stack_env)
+    yield client
+    client.close()
+
+
+def run_filler(filler_env: dict[str, str], seconds: int, rate: int = 100) -> None:
+    out = subprocess.run([sys.executable, "-m", "filler", "run", "--rate", str(rate), "--duration", str(seconds),
+                          "--card-close-rate", "40", "--delete-rate", "40", "--new-customer-rate", "200"],
+                         env=filler_env, capture_output=True, text=True, timeout=seconds + 120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+
+
+class BackgroundFiller:
+    """The continuous filler writing while a DAG runs (a stack under load)."""
+
+    def __init__(self, filler_env: dict[str, str], rate: int = 30) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "filler", "run", "--rate", str(rate)],
+                                     env=filler_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        output, _ = self.proc.communicate(timeout=60)
+        assert self.proc.returncode == 0, f"filler exited {self.proc.returncode}:\n{output[-2000:]}"
+        return output
+
+
+def wait_cdc(pg_dsn: str, ch: Client, timeout: float = 180) -> None:
+    """Raw current state equals PostgreSQL for every table: CDC caught up."""
+    for table in TABLE_KEYS:
+        columns = pg_columns(pg_dsn, table)
+        wait_for(lambda: not diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns)),
+                 timeout=timeout, interval=1.0, what=f"raw.{table} to catch up with bank.{table}")
+
+
+def build_ods(stack_env: dict[str, str], filler_env: dict[str, str], pg_admin_dsn: str,
+              ch: Client) -> DagTestRun:
+    """The filler runs, CDC catches up, then one real dbt_incremental run (nothing writes after)."""
+    run_filler(filler_env, seconds=20)
+    wait_cdc(pg_admin_dsn, ch)
+    started = time.time()
+    run = dag_test(stack_env, "dbt_incremental", use_executor=True, timeout=1800)
+    assert run.ok, f"dbt_incremental failed (rc {run.returncode}, state {run.state}) after " \
+                   f"{time.time() - started:.0f}s:\n{run.tail()}"
+    return run
+
+
+@pytest.fixture(scope="session")
+def ods_build(stack_env: dict[str, str], filler_env: dict[str, str], pg_admin_dsn: str,
+              ch_admin: Client) -> DagTestRun:
+    """ODS built once for the tests that only need it built (monitoring, reconciliation)."""
+    return build_ods(stack_env, filler_env, pg_admin_dsn, ch_admin)

@@ -1,0 +1,96 @@
+"""Fraud marts scored against the filler's ground truth (fraud_truth.scenario), per scenario.
+
+A detection matches a truth row when kind (scenario), card_id are equal and the windows
+[window_start, window_end] overlap (filler/scenarios.py). recall = matched truth rows / truth
+rows, precision = matched detections / detections. Reusable by the dbt and Airflow tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import psycopg2
+from clickhouse_connect.driver.client import Client
+
+from filler.scenarios import KINDS
+
+MARTS = {kind: f"marts.fraud_{kind}" for kind in KINDS}
+Window = tuple[int, dt.datetime, dt.datetime]  # card_id, start, end
+
+
+@dataclass
+class Score:
+    kind: str
+    truth: int
+    detected: int
+    matched_truth: int
+    matched_detections: int
+    missed: list[Window] = field(default_factory=list)
+    false_alarms: list[Window] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.matched_truth / self.truth if self.truth else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.matched_detections / self.detected if self.detected else 1.0
+
+    def summary(self) -> dict:
+        return {"truth": self.truth, "detected": self.detected, "recall": round(self.recall, 4),
+                "precision": round(self.precision, 4), "missed_examples": self.missed[:5],
+                "false_alarm_examples": self.false_alarms[:5]}
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def truth_windows(pg_dsn: str, until: dt.datetime | None = None) -> dict[str, list[Window]]:
+    """Injected scenarios per kind; `until` keeps those that ended by then (aware UTC)."""
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT kind, card_id, window_start, window_end FROM fraud_truth.scenario "
+                    "WHERE %s::timestamptz IS NULL OR window_end <= %s", (until, until))
+        rows = cur.fetchall()
+    out: dict[str, list[Window]] = defaultdict(list)
+    for kind, card, start, end in rows:
+        out[kind].append((card, _utc(start), _utc(end)))
+    return out
+
+
+def detected_windows(ch: Client, until: dt.datetime | None = None) -> dict[str, list[Window]]:
+    out: dict[str, list[Window]] = {}
+    for kind, mart in MARTS.items():
+        rows = ch.query(f"SELECT card_id, window_start, window_end FROM {mart} "
+                        "WHERE {u:Nullable(DateTime64(6))} IS NULL OR window_end <= {u:Nullable(DateTime64(6))}",
+                        parameters={"u": until}).result_rows
+        out[kind] = [(card, _utc(start), _utc(end)) for card, start, end in rows]
+    return out
+
+
+def _overlaps(a: Window, b: Window) -> bool:
+    return a[0] == b[0] and a[1] <= b[2] and b[1] <= a[2]
+
+
+def score(truth: dict[str, list[Window]], detected: dict[str, list[Window]]) -> dict[str, Score]:
+    result = {}
+    for kind in KINDS:
+        t_rows, d_rows = truth.get(kind, []), detected.get(kind, [])
+        by_card: dict[int, list[Window]] = defaultdict(list)
+        for d in d_rows:
+            by_card[d[0]].append(d)
+        missed = [t for t in t_rows if not any(_overlaps(t, d) for d in by_card[t[0]])]
+        t_by_card: dict[int, list[Window]] = defaultdict(list)
+        for t in t_rows:
+            t_by_card[t[0]].append(t)
+        false = [d for d in d_rows if not any(_overlaps(d, t) for t in t_by_card[d[0]])]
+        result[kind] = Score(kind, len(t_rows), len(d_rows), len(t_rows) - len(missed),
+                             len(d_rows) - len(false), missed, false)
+    return result
+
+
+def fraud_scores(pg_dsn: str, ch: Client, until: dt.datetime | None = None) -> dict[str, Score]:
+    """Precision and recall of each fraud mart against fraud_truth (windows ended by `until`)."""
+    return score(truth_windows(pg_dsn, until), detected_windows(ch, until))
