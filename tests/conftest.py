@@ -94,11 +94,27 @@ def _filler_env(stack: Stack) -> dict[str, str]:
     return {**stack.ctx.env, "DB_USER": "bank_filler", "DB_PASSWORD": stack.ctx.secrets["FILLER_DB_PASSWORD"]}
 
 
+SEEDED: dict[str, int] = {}  # what seed_history wrote: transactions (count) and their highest id (max_id)
+
+
 def seed_history(stack: Stack) -> None:
     result = subprocess.run([sys.executable, "-m", "filler", "backfill", "--backfill-days", "1",
                              "--txns-per-day", "3000", "--seed", "7"],
                             env=_filler_env(stack), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+    conn = stack.services["postgres"].connect("bank")
+    try:
+        with conn.cursor() as cur:
+            cur.execute('SELECT count(*), max(transaction_id) FROM bank."transaction"')
+            SEEDED["count"], SEEDED["max_id"] = cur.fetchone()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def seeded_history(stack: Stack) -> dict[str, int]:
+    """The history in PostgreSQL before Debezium started (what its initial snapshot must carry)."""
+    return dict(SEEDED)
 
 
 @pytest.fixture(scope="session")

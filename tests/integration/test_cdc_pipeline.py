@@ -71,15 +71,15 @@ def assert_no_duplicate_events(ch: Client) -> None:
         assert dupes == 0, f"raw.{table} holds {dupes} events twice"
 
 
-def test_snapshot_of_existing_rows_arrives(pg_admin_dsn: str, ch: Client) -> None:
+def test_snapshot_of_existing_rows_arrives(seeded_history: dict[str, int], pg_admin_dsn: str, ch: Client) -> None:
     """The session seeded history before Debezium started: it arrives as snapshot reads (version 0)."""
-    seeded = _sql(pg_admin_dsn, "SELECT min(transaction_id), count(*) FROM bank.\"transaction\"")[0]
-    assert seeded[1] > 1000
-    wait_for(lambda: ch.query("SELECT count() FROM raw.`transaction` WHERE _op = 'r'").result_rows[0][0] >= seeded[1],
-             timeout=120, what="snapshot rows")
-    first = ch.query("SELECT _op, _version FROM raw.`transaction` WHERE transaction_id = {k:Int64}",
-                     parameters={"k": seeded[0]}).result_rows
-    assert first[0] == ("r", 0)
+    assert seeded_history["count"] > 1000
+    snapshot = "SELECT uniqExact(transaction_id) FROM raw.`transaction` WHERE _op = 'r' AND transaction_id <= {m:Int64}"
+    wait_for(lambda: ch.query(snapshot, parameters={"m": seeded_history["max_id"]}).result_rows[0][0]
+             >= seeded_history["count"], timeout=120, what="snapshot rows")
+    last = ch.query("SELECT _op, _version FROM raw.`transaction` WHERE transaction_id = {k:Int64}",
+                    parameters={"k": seeded_history["max_id"]}).result_rows
+    assert ("r", 0) in last
     assert_tables_equal(pg_admin_dsn, ch)
 
 
