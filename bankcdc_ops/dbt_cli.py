@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bankcdc_ops.errors import ParamError
 from bankcdc_ops.settings import dbt_project_dir
 
 # the variables dbt/profiles.yml reads, from a stack environment (`./stack env`)
@@ -44,6 +45,10 @@ def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
     missing = [name for name in PROFILE_VARS if not stack_env.get(name)]
     if missing:
         raise KeyError(f"stack environment lacks {', '.join(missing)} (eval \"$(./stack env)\")")
+    port = stack_env["CLICKHOUSE_PORT"].strip()
+    if not port.isdigit() or not 1 <= int(port) <= 65535:  # dbt/profiles.yml's `| int` would make it 0
+        raise ParamError(f"CLICKHOUSE_PORT={port!r} is not a TCP port: set CLICKHOUSE_PORT to ClickHouse's HTTP "
+                         "port (1-65535, default 8123) for dbt/profiles.yml")
     env = {**os.environ, **stack_env}
     env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_LOG_PATH=str(work_dir / "logs"),
                DBT_TARGET_PATH=str(work_dir / "target"), DBT_USE_COLORS="false")

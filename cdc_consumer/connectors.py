@@ -56,7 +56,12 @@ class ConnectClient:
     def put_config(self, spec: ConnectorSpec) -> str:
         response = self._call("PUT", f"/connectors/{spec.name}/config", json=spec.config)
         if response.status_code not in (200, 201):
-            raise ConnectorError(f"connector {spec.name} refused ({response.status_code}): {response.text}")
+            try:
+                reason = str(response.json().get("message") or response.text)
+            except ValueError:
+                reason = response.text
+            raise ConnectorError(f"connector {spec.name} refused by Kafka Connect ({response.status_code}); "
+                                 f"fix its config in debezium/{spec.name}.json or the environment it reads:\n{reason}")
         return "created" if response.status_code == 201 else "updated"
 
     def status(self, name: str) -> dict | None:
@@ -72,15 +77,19 @@ class ConnectClient:
     def delete(self, name: str) -> None:
         self._call("DELETE", f"/connectors/{name}")
 
-    def wait_running(self, name: str, timeout: float = 120.0) -> dict:
-        deadline = time.monotonic() + timeout
+    def wait_running(self, name: str, timeout: float = 120.0, grace: float = 10.0) -> dict:
+        """Wait until the connector and its tasks run; FAILED counts once `grace` seconds have passed,
+        since right after a config update Connect may still report the previous run's failure."""
+        started = time.monotonic()
+        deadline = started + timeout
         status: dict | None = None
         while time.monotonic() < deadline:
             status = self.status(name)
             if status:
                 states = [status["connector"]["state"]] + [task["state"] for task in status.get("tasks", [])]
                 failed = [task for task in status.get("tasks", []) if task["state"] == "FAILED"]
-                if status["connector"]["state"] == "FAILED" or failed:
+                settled = time.monotonic() - started >= min(grace, timeout)
+                if (status["connector"]["state"] == "FAILED" or failed) and settled:
                     trace = (failed[0] if failed else status["connector"]).get("trace", "(no trace)")
                     raise ConnectorError(f"connector {name} FAILED:\n{trace}")
                 if status.get("tasks") and set(states) == {"RUNNING"}:
@@ -94,6 +103,7 @@ def register_all(connect_url: str, directory: Path, timeout: float = 120.0) -> l
     done = []
     for spec in load_specs(directory):
         outcome = client.put_config(spec)
+        client.restart_failed(spec.name)  # a task FAILED before (e.g. on the old config) runs again
         client.wait_running(spec.name, timeout)
         log.info("connector %s %s and RUNNING", spec.name, outcome)
         done.append(spec.name)

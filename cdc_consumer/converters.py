@@ -25,6 +25,13 @@ _INT_RANGES = {
     "UInt32": (0, 2**32 - 1), "UInt64": (0, 2**64 - 1),
 }
 _DECIMAL = re.compile(r"Decimal(?:\d+)?\((\d+),\s*(\d+)\)")
+# what ClickHouse can store: Date32/DateTime64 1900-01-01 .. 2299-12-31, Date 1970-01-01 .. 2149-06-06;
+# ClickHouse does not check a Native insert, so a value outside would be stored as a different one
+_UTC = dt.timezone.utc
+_DATETIME64_RANGE = (dt.datetime(1900, 1, 1, tzinfo=_UTC), dt.datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=_UTC))
+_DATE_RANGES = {"Date32": (dt.date(1900, 1, 1), dt.date(2299, 12, 31)),
+                "Date": (dt.date(1970, 1, 1), dt.date(2149, 6, 6))}
+_DATETIME_RANGE = (dt.datetime(1970, 1, 1, tzinfo=_UTC), dt.datetime(2106, 2, 7, 6, 28, 15, tzinfo=_UTC))
 
 
 def _integer(low: int, high: int) -> Converter:
@@ -56,32 +63,60 @@ def _decimal(precision: int, scale: int) -> Converter:
     return convert
 
 
-def _timestamp(value: Any) -> dt.datetime:
+def _in_range(value: Any, bounds: tuple[Any, Any], ch_type: str) -> Any:
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValueError(f"{value.isoformat()} is outside {ch_type}'s range {low.isoformat()} .. {high.isoformat()}")
+    return value
+
+
+def _parse_timestamp(value: Any) -> dt.datetime:
     """ZonedTimestamp text ('2026-11-23T09:36:02.123456Z') or epoch micro/milliseconds."""
     if isinstance(value, str):
         text = value.replace("Z", "+00:00")
-        moment = dt.datetime.fromisoformat(text)
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 timestamp ClickHouse can hold") from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
-        return moment.astimezone(dt.timezone.utc)
+            moment = moment.replace(tzinfo=_UTC)
+        return moment.astimezone(_UTC)
     if isinstance(value, int) and not isinstance(value, bool):
         micros = value if abs(value) > 10**14 else value * 1000
-        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
+        try:
+            return dt.datetime(1970, 1, 1, tzinfo=_UTC) + dt.timedelta(microseconds=micros)
+        except OverflowError:
+            raise ValueError(f"{value} is not an epoch time ClickHouse can hold") from None
     raise ValueError(f"expected a timestamp, got {value!r}")
 
 
-def _date(value: Any) -> dt.date:
+def _timestamp(bounds: tuple[dt.datetime, dt.datetime], ch_type: str) -> Converter:
+    return lambda value: _in_range(_parse_timestamp(value), bounds, ch_type)
+
+
+def _parse_date(value: Any) -> dt.date:
     if isinstance(value, int) and not isinstance(value, bool):
-        return _EPOCH + dt.timedelta(days=value)
+        try:
+            return _EPOCH + dt.timedelta(days=value)
+        except OverflowError:
+            raise ValueError(f"{value} days since 1970-01-01 is not a date ClickHouse can hold") from None
     if isinstance(value, str):
         return dt.date.fromisoformat(value)
     raise ValueError(f"expected a date, got {value!r}")
 
 
+def _date(bounds: tuple[dt.date, dt.date], ch_type: str) -> Converter:
+    return lambda value: _in_range(_parse_date(value), bounds, ch_type)
+
+
 def _string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON allows lone surrogates (\udc80); UTF-8 and ClickHouse do not
+        raise ValueError(f"not valid UTF-8 text: {text[exc.start:exc.end]!r} at character {exc.start} "
+                         "(a lone UTF-16 surrogate)") from None
+    return text
 
 
 def _boolean(value: Any) -> bool:
@@ -107,10 +142,12 @@ def converter_for(ch_type: str) -> Converter:
         base = _integer(*_INT_RANGES[inner])
     elif decimal:
         base = _decimal(int(decimal.group(1)), int(decimal.group(2)))
-    elif inner.startswith("DateTime64") or inner.startswith("DateTime"):
-        base = _timestamp
-    elif inner in ("Date", "Date32"):
-        base = _date
+    elif inner.startswith("DateTime64"):
+        base = _timestamp(_DATETIME64_RANGE, "DateTime64")
+    elif inner.startswith("DateTime"):
+        base = _timestamp(_DATETIME_RANGE, "DateTime")
+    elif inner in _DATE_RANGES:
+        base = _date(_DATE_RANGES[inner], inner)
     elif inner == "Bool":
         base = _boolean
     elif inner in ("Float32", "Float64"):

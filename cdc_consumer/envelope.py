@@ -17,6 +17,9 @@ from cdc_consumer.errors import DecodeError
 
 OPERATIONS = {"c": "insert", "u": "update", "d": "delete", "r": "snapshot"}
 UNAVAILABLE = "__debezium_unavailable_value"
+MAX_LSN = 2**64 - 1                      # pg_lsn is 64 bits; raw _lsn/_version are UInt64
+# _source_ts/_emitted_ts are DateTime64(3): 1900-01-01 .. 2299-12-31 in epoch milliseconds
+TS_MS_RANGE = (-2208988800000, 10413791999999)
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,11 @@ def decode(value: bytes | None, ref: SourceRef, prefix: str) -> ChangeEvent | No
         emitted_ts = int(payload.get("ts_ms") or commit_ts)
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError(f"source block lacks a numeric lsn/ts_ms: {exc}") from exc
-    if lsn < 0:
-        raise DecodeError(f"negative lsn {lsn}")
+    if not 0 <= lsn <= MAX_LSN:
+        raise DecodeError(f"source.lsn {lsn} is not a PostgreSQL LSN (0 .. 2^64-1)")
+    for name, ms in (("source.ts_ms", commit_ts), ("ts_ms", emitted_ts)):
+        if not TS_MS_RANGE[0] <= ms <= TS_MS_RANGE[1]:
+            raise DecodeError(f"{name} {ms} is not an epoch time in milliseconds between 1900 and 2299")
     table = table_of(ref.topic, prefix)
     if source.get("table") not in (None, table):
         raise DecodeError(f"event for table {source.get('table')!r} on topic {ref.topic!r}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -29,6 +31,10 @@ log = logging.getLogger("cdc_consumer.loader")
 DEAD_LETTER_TABLE = "_dead_letter"
 META_COLUMNS = ("_op", "_lsn", "_version", "_source_ts", "_emitted_ts",
                 "_topic", "_partition", "_offset", "_is_deleted")
+TABLES_REREAD_SECONDS = 30.0  # an unknown table re-reads system.columns at most this often
+RESERVED_COLUMNS = frozenset(META_COLUMNS) | {"_loaded_at"}
+# a source column the consumer may add to a raw table: a plain identifier PostgreSQL keeps whole
+_NEW_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 @dataclass
@@ -44,7 +50,7 @@ class RawTable:
         return [c for c in self.columns if c != "_loaded_at"]
 
     def refresh_converters(self) -> None:
-        self.converters = {c: converter_for(t) for c, t in self.columns.items() if not c.startswith("_")}
+        self.converters = {c: converter_for(t) for c, t in self.columns.items() if c not in RESERVED_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,11 @@ class RawLoader:
         self.db = settings.raw_database
         self.client: Client = self._connect()
         self.tables: dict[str, RawTable] = {}
+        self.tables_read_at = 0.0
         self.reload_tables()
+        if DEAD_LETTER_TABLE not in self.tables:
+            raise LoadError(f"database {self.db} has no {DEAD_LETTER_TABLE} table: CDC_RAW_DATABASE={self.db!r} "
+                            "is not a raw layer; set it to the database clickhouse_init/ created (default raw)")
 
     def _connect(self) -> Client:
         try:
@@ -73,8 +83,9 @@ class RawLoader:
                 database=self.db, connect_timeout=10, send_receive_timeout=120, autogenerate_session_id=False,
             )
         except ClickHouseError as exc:
-            raise LoadError(f"cannot reach ClickHouse at {self.settings.clickhouse_host}:"
-                            f"{self.settings.clickhouse_port} as {self.settings.clickhouse_user}: {exc}") from exc
+            raise LoadError(f"cannot use ClickHouse at {self.settings.clickhouse_host}:{self.settings.clickhouse_port} "
+                            f"as {self.settings.clickhouse_user}, database {self.db}: {_first_line(exc)}; "
+                            f"{_connect_hint(str(exc))}") from exc
 
     def reload_tables(self) -> None:
         rows = self.client.query(
@@ -92,22 +103,49 @@ class RawLoader:
             table.key = [c for c in sorting if c in table.columns and not c.startswith("_")]
             table.refresh_converters()
         self.tables = tables
+        self.tables_read_at = time.monotonic()
 
     def table_for(self, name: str) -> RawTable:
+        if name not in self.tables and time.monotonic() - self.tables_read_at >= TABLES_REREAD_SECONDS:
+            try:
+                self.reload_tables()  # a raw table created while the consumer runs is used without a restart
+            except ClickHouseError as exc:
+                raise LoadError(f"reading {self.db}'s tables failed: {exc}") from exc
         if name not in self.tables or name == DEAD_LETTER_TABLE:
-            raise DecodeError(f"no raw table {self.db}.{name} for this topic")
+            raise DecodeError(f"no raw table {self.db}.{name} for source table {name!r}: the consumer loads only "
+                              f"tables defined in clickhouse_init/20_raw_tables.sql; add {self.db}.{name} there "
+                              "(or stop capturing the table), then replay this dead letter")
         return self.tables[name]
 
     def add_columns(self, table: RawTable, columns: Sequence[str]) -> None:
-        """A source column ClickHouse does not know yet: add it as Nullable(String), text as sent."""
+        """A source column ClickHouse does not know yet: add it as Nullable(String), text as sent.
+
+        A name that is not a plain identifier is refused (DecodeError: the event is dead-lettered)
+        before any DDL runs; ClickHouse failing the ALTER is a LoadError (the batch is retried).
+        """
+        for column in columns:
+            if not _NEW_COLUMN.fullmatch(column):
+                raise DecodeError(f"new source column {column!r} of {table.name} is not a plain identifier "
+                                  "(letters, digits, _; at most 63): rename it in PostgreSQL, or add it to "
+                                  f"{self.db}.{table.name} by hand")
         for column in columns:
             log.warning("new source column %s.%s: adding it to %s.%s as Nullable(String)",
                         table.name, column, self.db, table.name)
-            self.client.command(f"ALTER TABLE {self.db}.`{table.name}` ADD COLUMN IF NOT EXISTS "
-                                f"`{column}` Nullable(String)")
-        self.reload_tables()
+            try:
+                self.client.command(f"ALTER TABLE {self.db}.`{table.name}` ADD COLUMN IF NOT EXISTS "
+                                    f"`{column}` Nullable(String)")
+            except ClickHouseError as exc:
+                raise LoadError(f"adding column {column} to {self.db}.{table.name} failed: {exc}") from exc
+        try:
+            self.reload_tables()
+        except ClickHouseError as exc:
+            raise LoadError(f"reading {self.db}'s columns after adding {', '.join(columns)} failed: {exc}") from exc
 
     def to_row(self, table: RawTable, event: ChangeEvent) -> list[Any]:
+        reserved = sorted(RESERVED_COLUMNS.intersection(event.row))
+        if reserved:
+            raise DecodeError(f"source column {', '.join(reserved)} collides with the raw layer's CDC metadata "
+                              f"column of {self.db}.{table.name}: rename it in PostgreSQL")
         values = convert_row(event.row, table.converters)
         meta = {
             "_op": event.op, "_lsn": event.lsn, "_version": event.version,
@@ -166,3 +204,17 @@ class RawLoader:
 
 def _millis(ms: int) -> dt.datetime:
     return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _connect_hint(error: str) -> str:
+    """Which setting to look at, from ClickHouse's (or the HTTP client's) error."""
+    if "AUTHENTICATION_FAILED" in error or "Authentication failed" in error:
+        return "check CDC_CLICKHOUSE_USER and CLICKHOUSE_LOADER_PASSWORD"
+    if "UNKNOWN_DATABASE" in error:
+        return "check CDC_RAW_DATABASE (the database clickhouse_init/ created, default raw)"
+    return "check CLICKHOUSE_HOST and CLICKHOUSE_PORT, and that ClickHouse is running"

@@ -18,6 +18,7 @@ from cdc_consumer.loader import DeadLetter, RawLoader
 from cdc_consumer.metrics import ConsumerMetrics
 
 log = logging.getLogger("cdc_consumer")
+KAFKA_CHECK_SECONDS = 20.0
 PartitionKey = tuple[str, int]
 
 
@@ -39,6 +40,10 @@ class CdcConsumer:
             "fetch.wait.max.ms": 50,
             "fetch.min.bytes": 1,
             "partition.assignment.strategy": "range",
+            # a consumer that died without leaving (kill -9, lost host) holds its partitions until its
+            # session expires: 10 s, not librdkafka's 45 s, before a restarted one takes over
+            "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 2000,
             "logger": logging.getLogger("cdc_consumer.kafka"),
         })
 
@@ -71,7 +76,19 @@ class CdcConsumer:
         consumer.unassign()
 
     # -- loop -----------------------------------------------------------------------------------
+    def check_kafka(self, timeout: float = KAFKA_CHECK_SECONDS) -> None:
+        """Fail at start-up, before anything listens, when no broker answers at the configured address."""
+        try:
+            metadata = self.consumer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            raise LoadError(f"no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS={self.settings.bootstrap_servers} "
+                            f"within {timeout:.0f}s ({exc.args[0] if exc.args else exc}): check the address "
+                            "and that Kafka is running") from exc
+        if not metadata.brokers:
+            raise LoadError(f"Kafka at KAFKA_BOOTSTRAP_SERVERS={self.settings.bootstrap_servers} lists no broker")
+
     def run(self) -> None:
+        self.check_kafka()
         self.metrics.serve(self.settings.metrics_port)
         self.consumer.subscribe([self.settings.topic_regex], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("consuming %s as group %s into %s on %s:%d (batches of %d rows or %.2fs)",
@@ -201,6 +218,12 @@ class CdcConsumer:
             except DecodeError as exc:
                 dead.append(DeadLetter(topic, partition, msg.offset(), msg.key() or b"", msg.value() or b"",
                                        str(exc)))
+            except LoadError:
+                raise  # ClickHouse trouble, not this message's: the batch is retried
+            except Exception as exc:  # noqa: BLE001 - one message the checks above missed must not stop the pipeline
+                log.exception("unexpected failure converting %s[%d]@%d", topic, partition, msg.offset())
+                dead.append(DeadLetter(topic, partition, msg.offset(), msg.key() or b"", msg.value() or b"",
+                                       f"cannot convert this event ({type(exc).__name__}: {exc})"))
         return table_name, rows, dead, newest
 
     def _total_lag(self) -> int:

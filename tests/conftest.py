@@ -33,7 +33,8 @@ TEST_PORTS = {
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--heavy", action="store_true", help="also run the long fault and load variants")
+    parser.addoption("--heavy", action="store_true",
+                     help="fault suite at benchmark load: higher rate, parts down for a minute (bench/faults.py)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,11 +52,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests marked `stack_audit` inspect what the session left behind and tests marked
     `stack_teardown` stop the shared stack: they run last, in that order."""
     items.sort(key=_run_order)
-    if not config.getoption("--heavy"):
-        skip = pytest.mark.skip(reason="heavy variant: run with --heavy (benchmark runs)")
-        for item in items:
-            if item.get_closest_marker("heavy"):
-                item.add_marker(skip)
 
 
 def isolated_stack_env() -> dict[str, str]:

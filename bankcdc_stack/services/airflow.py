@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from bankcdc_stack.errors import ServiceFailedError
-from bankcdc_stack.process import ManagedProcess
+from bankcdc_stack.process import ManagedProcess, require_free_port
 from bankcdc_stack.services.base import Health, Service, log
 from bankcdc_stack.settings import HOST
 
@@ -61,6 +61,10 @@ def airflow_environment(ctx_env: dict[str, str], state_dir: Path, repo_root: Pat
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(home / "logs" / "dag_processor"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # a task whose worker died with a crashed scheduler is failed (and retried) after a minute,
+        # not the default five; orphans of a dead scheduler are reset as often
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "60",
         "AIRFLOW__TRIGGERER__CAPACITY": "100",
     }
 
@@ -109,9 +113,24 @@ class AirflowService(Service):
             raise ServiceFailedError(f"`airflow db migrate` failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
         marker.write_text(airflow_version)
 
-    def launch(self) -> None:
+    def start(self) -> str:
+        """After one component crashed (the scheduler, say), start that one alone: the others keep
+        serving, and the tasks they supervise keep running."""
+        missing = [component for component, proc in zip(COMPONENTS, self.processes()) if proc.pid() is None]
+        if not missing or len(missing) == len(COMPONENTS):
+            return super().start()
+        if "api-server" in missing:
+            require_free_port(self.settings.airflow_port, "AIRFLOW_PORT", self.name)
+        log.info("airflow: %s not running, starting %s", ", ".join(missing), "it" if len(missing) == 1 else "them")
+        self.launch(missing)
+        self.wait_healthy()
+        return f"restarted {', '.join(missing)}"
+
+    def launch(self, components: list[str] | None = None) -> None:
         env = self.env()
         for component, proc in zip(COMPONENTS, self.processes()):
+            if components is not None and component not in components:
+                continue
             argv = [sys.executable, "-m", "airflow", component]
             if component == "api-server":
                 argv += ["--host", HOST, "--port", str(self.settings.airflow_port), "--workers", "1"]

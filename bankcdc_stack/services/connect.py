@@ -59,6 +59,8 @@ class ConnectService(Service):
             "offset.storage.replication.factor": 1,
             "status.storage.replication.factor": 1,
             "offset.flush.interval.ms": 5000,
+            # connectors set producer.override.max.request.size (debezium/*.json) for large values
+            "connector.client.config.override.policy": "All",
             # secrets reach connector configs as ${env:NAME}, never inline in the JSON
             "config.providers": "env",
             "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",

@@ -16,6 +16,9 @@ from bankcdc_stack.process import ManagedProcess
 from bankcdc_stack.services.base import Health, Service, log
 from bankcdc_stack.settings import HOST
 
+MAX_MESSAGE_BYTES = 32 * 1024**2
+"""Largest Kafka message (broker message.max.bytes = the connectors' producer max.request.size)."""
+
 
 class KafkaService(Service):
     name = "kafka"
@@ -66,6 +69,9 @@ class KafkaService(Service):
             "log.retention.bytes": 4 * 1024**3,
             "log.segment.bytes": 256 * 1024**2,
             "auto.create.topics.enable": "true",
+            # one change event may carry a multi-megabyte value twice (before and after image, REPLICA
+            # IDENTITY FULL): the 1 MB default would fail the Debezium task (RecordTooLargeException)
+            "message.max.bytes": MAX_MESSAGE_BYTES,
             "num.network.threads": 2,
             "num.io.threads": 4,
         })

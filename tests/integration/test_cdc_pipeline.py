@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import signal
 import string
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from typing import Iterator
 
@@ -16,8 +12,6 @@ import psycopg2
 import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
-
-from bankcdc_stack.stack import Stack
 
 from .cdc_helpers import TABLE_KEYS, ch_client, ch_state, diff_states, pg_columns, pg_state, wait_for
 
@@ -139,40 +133,6 @@ def test_unchanged_large_value_is_never_replaced_by_a_placeholder(pg_admin_dsn: 
         parameters={"k": customer_id}).result_rows, 2), what="TOAST update")
     assert [(op, city) for op, city, _ in rows] == [("c", "Paris"), ("u", "Lyon")]
     assert rows[1][2] == notes, "the unchanged TOASTed value must arrive as itself"
-
-
-def _run_filler(filler_env: dict[str, str], rate: int, seconds: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "filler", "run", "--rate", str(rate), "--duration", str(seconds)],
-                            env=filler_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _finish(filler: subprocess.Popen) -> None:
-    filler.send_signal(signal.SIGTERM)
-    output, _ = filler.communicate(timeout=60)
-    assert filler.returncode == 0, output[-2000:]
-
-
-@pytest.mark.parametrize("part", ["consumer", "connect"])
-def test_kill_midstream_then_current_state_equals_postgres(
-        part: str, stack: Stack, filler_env: dict[str, str], pg_admin_dsn: str, ch: Client) -> None:
-    """kill -9 (consumer) or restart (Connect) while the filler writes; nothing lost, nothing twice."""
-    filler = _run_filler(filler_env, rate=400, seconds=40)
-    try:
-        wait_for(lambda: filler.poll() is None and ch.query(
-            "SELECT count() FROM raw.`transaction` WHERE _loaded_at > now64() - 3").result_rows[0][0] > 0,
-            timeout=60, what="changes streaming")
-        service = stack.services[part]
-        if part == "consumer":
-            service.processes()[0].stop(signal.SIGKILL, timeout=5)
-        else:
-            service.stop()
-        assert not service.is_running()
-        time.sleep(3)  # the source keeps writing while the part is down
-        service.start()
-    finally:
-        _finish(filler)
-    assert_tables_equal(pg_admin_dsn, ch)
-    assert_no_duplicate_events(ch)
 
 
 def test_poison_message_goes_to_dead_letter_while_good_events_flow(

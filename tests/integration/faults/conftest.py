@@ -1,0 +1,39 @@
+"""Fixtures of the fault suite: the load profile (`--heavy` for the benchmark run), clients, the report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from bankcdc_stack.stack import Stack
+
+from ..cdc_helpers import ch_client
+from .recovery import HEAVY, LIGHT, AirflowApi, FaultReport, LoadProfile
+
+
+@pytest.fixture(scope="session")
+def profile(request: pytest.FixtureRequest) -> LoadProfile:
+    return HEAVY if request.config.getoption("--heavy") else LIGHT
+
+
+@pytest.fixture(scope="session")
+def fault_report(stack: Stack, profile: LoadProfile) -> FaultReport:
+    default = Path(stack.ctx.env["BANKCDC_STATE_DIR"]) / "fault-report.json"
+    return FaultReport(Path(os.environ.get("BANKCDC_FAULT_REPORT", default)), profile)
+
+
+@pytest.fixture(scope="module")
+def ch(stack_env: dict[str, str]) -> Iterator[Client]:
+    client = ch_client(stack_env)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def airflow_api(stack: Stack) -> AirflowApi:
+    env = stack.ctx.env
+    return AirflowApi(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
