@@ -91,6 +91,19 @@ def render_config() -> RenderConfig:
                         test_behavior=TestBehavior.AFTER_ALL, emit_datasets=False, enable_mock_profile=True)
 
 
+# every model task of one DAG run reads raw up to the same instant (the run's start minus dbt's
+# run_settle_s), so ODS tables, their SCD2 histories and the marts describe one moment even while
+# the filler writes, and a task retried after a crash reads exactly what its first try read
+# (Airflow's datetimes are UTC; the macro reads the text as UTC)
+UPPER_BOUND_TEMPLATE = "{{ (dag_run.start_date - macros.timedelta(seconds=2)).strftime('%Y-%m-%d %H:%M:%S.%f') }}"
+
+
+def operator_args() -> dict[str, Any]:
+    """Arguments of every Cosmos dbt task: the run's shared upper bound as the dbt var upper_bound
+    (see dbt/macros/cdc.sql run_upper_bound)."""
+    return {"vars": {"upper_bound": UPPER_BOUND_TEMPLATE}}
+
+
 def record_ods_build(dag_run_id: str, started_at: dt.datetime, models: list[str]) -> dict[str, Any]:
     """Append the successful build to monitoring.ods_build (cdc_monitoring reads its age)."""
     from bankcdc_ops.connections import clickhouse

@@ -49,7 +49,7 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     port_text = args.port or env.get("CLICKHOUSE_PORT") or "8123"
     try:
         port = int(port_text)
-        if not 0 <= port <= 65535:
+        if not 1 <= port <= 65535:
             raise ValueError
     except ValueError:
         raise ConfigError(f"port {port_text!r} is not a TCP port: pass --port N or set CLICKHOUSE_PORT to 1..65535") from None

@@ -20,6 +20,9 @@ task after every model, then `record_ods_build` appends the successful build to
 
 * ODS models are incremental on the raw rows' load time (see the models' docstrings): a run
   costs what the new data costs, and re-running changes nothing.
+* Every model task of a run reads raw up to the same instant (the run's start minus 2 s, dbt var
+  `upper_bound`): the ODS tables, SCD2 histories and marts of one run agree with each other while
+  the filler keeps writing, and a task retried after a crash reads what its first try read.
 * `max_active_runs=1`: runs never overlap; a slow run delays the next one instead.
 * ClickHouse: connection **clickhouse_dwh** (user `transformer`); Cosmos builds the dbt profile
   from it; the credential reaches dbt only as an environment variable.
@@ -43,6 +46,7 @@ def dbt_incremental() -> None:
         profile_config=ops_dbt.profile_config(),
         execution_config=ops_dbt.execution_config(),
         render_config=ops_dbt.render_config(),
+        operator_args=ops_dbt.operator_args(),
     )
     models = sorted(node.name for node in build.dbt_graph.filtered_nodes.values()
                     if node.resource_type == DbtResourceType.MODEL)

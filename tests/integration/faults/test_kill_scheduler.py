@@ -75,6 +75,11 @@ def test_kill_scheduler_mid_dbt_run_then_run_completes_and_ods_equals_postgres(
     finally:
         filler.stop()
     assert tries[model] >= 2, f"{model} was killed mid-run, so it must have been retried (tries: {tries})"
+    ended = dt.datetime.fromisoformat(api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}")["end_date"])
+    bounds = ch.query("SELECT DISTINCT upper_bound FROM ods.dbt_watermarks "
+                      "WHERE recorded_at BETWEEN {s:DateTime64(6)} AND {e:DateTime64(6)}",
+                      parameters={"s": started, "e": ended}).result_rows
+    assert len(bounds) == 1, f"every model of the run, retried ones too, reads raw up to one instant: {bounds}"
     wait_raw_equals_pg(pg_admin_dsn, ch)
     # what the interrupted run built: right for every key that had settled well before it started
     settled = ods_mismatches(pg_admin_dsn, ch, ignore_changed_after=started - dt.timedelta(seconds=60))

@@ -41,3 +41,23 @@ def test_dates_integers_nullability() -> None:
 def test_convert_row_names_the_column() -> None:
     with pytest.raises(DecodeError, match="column amount"):
         convert_row({"amount": "abc"}, {"amount": converter_for("Decimal(18, 2)")})
+
+
+def test_dates_and_timestamps_outside_clickhouse_ranges_are_refused_not_wrapped() -> None:
+    date32, ts = converter_for("Nullable(Date32)"), converter_for("DateTime64(6, 'UTC')")
+    assert date32(0) == dt.date(1970, 1, 1)
+    with pytest.raises(ValueError, match="outside Date32's range"):
+        date32("5000-01-31")
+    with pytest.raises(ValueError, match="outside DateTime64's range"):
+        ts("2400-01-01T00:00:00Z")
+    with pytest.raises(ValueError, match="not an epoch time"):
+        ts(10**30)
+    with pytest.raises(ValueError, match="not an ISO-8601 timestamp"):
+        ts("yesterday")
+
+
+def test_text_with_a_lone_surrogate_is_refused_as_invalid_utf8() -> None:
+    text = converter_for("String")
+    assert text("Zürich €") == "Zürich €"
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        text("bad \udc80 byte")
