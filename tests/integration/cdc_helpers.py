@@ -91,3 +91,17 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0, interval: floa
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def assert_raw_equals_pg(pg_dsn: str, ch: Client, tables: tuple[str, ...] = tuple(TABLE_KEYS),
+                         timeout: float = 180.0) -> None:
+    """Wait until the current state derived from raw equals PostgreSQL, row for row and every
+    column, for each table; AssertionError naming example keys if it does not in time."""
+    for table in tables:
+        columns = pg_columns(pg_dsn, table)
+        try:
+            wait_for(lambda: not diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns)),
+                     timeout=timeout, interval=1.0, what=f"raw.{table} to equal bank.{table}")
+        except AssertionError:
+            problems = diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns))
+            raise AssertionError(f"raw.{table} differs from bank.{table}:\n" + "\n".join(problems)) from None

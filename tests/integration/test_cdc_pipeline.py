@@ -13,7 +13,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
 
-from .cdc_helpers import TABLE_KEYS, ch_client, ch_state, diff_states, pg_columns, pg_state, wait_for
+from .cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, ch_client, wait_for
 
 pytestmark = pytest.mark.integration
 UTC = dt.timezone.utc
@@ -42,22 +42,6 @@ def _at_least(rows: list[tuple], count: int) -> list[tuple] | None:
     return rows if len(rows) >= count else None
 
 
-def assert_tables_equal(pg_admin_dsn: str, ch: Client, timeout: float = 180.0) -> None:
-    """Current state derived from ClickHouse equals PostgreSQL, row for row, every column."""
-    for table in TABLE_KEYS:
-        columns = pg_columns(pg_admin_dsn, table)
-
-        def same() -> bool | list[str]:
-            problems = diff_states(pg_state(pg_admin_dsn, table, columns), ch_state(ch, table, columns))
-            return True if not problems else False
-
-        try:
-            wait_for(same, timeout=timeout, interval=1.0, what=f"raw.{table} to equal bank.{table}")
-        except AssertionError:
-            problems = diff_states(pg_state(pg_admin_dsn, table, columns), ch_state(ch, table, columns))
-            raise AssertionError(f"{table}: " + "\n".join(problems)) from None
-
-
 def assert_no_duplicate_events(ch: Client) -> None:
     for table, key in TABLE_KEYS.items():
         dupes = ch.query(f"SELECT count() FROM (SELECT {key}, _version, _lsn FROM raw.`{table}` "
@@ -74,7 +58,7 @@ def test_snapshot_of_existing_rows_arrives(seeded_history: dict[str, int], pg_ad
     last = ch.query("SELECT _op, _version FROM raw.`transaction` WHERE transaction_id = {k:Int64}",
                     parameters={"k": seeded_history["max_id"]}).result_rows
     assert ("r", 0) in last
-    assert_tables_equal(pg_admin_dsn, ch)
+    assert_raw_equals_pg(pg_admin_dsn, ch)
 
 
 def test_inserts_updates_closes_and_deletes_arrive_exactly(pg_admin_dsn: str, ch: Client) -> None:
@@ -197,6 +181,6 @@ def test_replayed_events_change_nothing(stack_env: dict[str, str], pg_admin_dsn:
     assert producer.flush(30) == 0
     wait_for(lambda: ch.query("SELECT max(_offset) FROM raw.card").result_rows[0][0] >= high_before + len(originals),
              what="replayed events loaded")
-    assert_tables_equal(pg_admin_dsn, ch, timeout=30)
+    assert_raw_equals_pg(pg_admin_dsn, ch, timeout=30)
     ch.command("OPTIMIZE TABLE raw.card FINAL")
     assert_no_duplicate_events(ch)

@@ -10,7 +10,7 @@ import psycopg2
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
 
-from ..cdc_helpers import TABLE_KEYS, ch_state, diff_states, pg_columns, pg_state, wait_for
+from ..cdc_helpers import TABLE_KEYS, wait_for
 
 TERMINAL_TOPIC = "bank.bank.terminal"
 TRANSACTION_TOPIC = "bank.bank.transaction"
@@ -118,16 +118,3 @@ def encode(event: dict[str, Any]) -> bytes:
 def debezium_key(table: str, key: int) -> bytes:
     """The key Debezium's JsonConverter (schemas off) writes: the same bytes put a message on the same partition."""
     return json.dumps({TABLE_KEYS[table]: key}, separators=(",", ":")).encode()
-
-
-def assert_state_equals_postgres(pg_dsn: str, ch: Client, tables: tuple[str, ...] = tuple(TABLE_KEYS),
-                                 timeout: float = 180) -> None:
-    """Current state derived from raw equals PostgreSQL for these tables, every source column."""
-    for table in tables:
-        columns = pg_columns(pg_dsn, table)
-        try:
-            wait_for(lambda: not diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns)),
-                     timeout=timeout, interval=1.0, what=f"raw.{table} to equal bank.{table}")
-        except AssertionError:
-            problems = diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns))
-            raise AssertionError(f"{table}: " + "\n".join(problems)) from None

@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from bankcdc_ops.dbt_cli import run_dbt
 
-from ..cdc_helpers import TABLE_KEYS, ch_state, diff_states, pg_columns, pg_state, wait_for
+from ..cdc_helpers import TABLE_KEYS, wait_for
 from ..ods_compare import ODS_TABLES, ods_mismatches
 
 UTC = dt.timezone.utc
@@ -85,18 +85,6 @@ def seconds_until_loaded(ch: Client, transaction_id: int, timeout: float) -> flo
 def wait_streaming(ch: Client, timeout: float = 90) -> None:
     wait_for(lambda: ch.query("SELECT count() FROM raw.`transaction` WHERE _loaded_at > now64() - 5")
              .result_rows[0][0] > 0, timeout=timeout, what="changes streaming into raw.transaction")
-
-
-def wait_raw_equals_pg(pg_dsn: str, ch: Client, timeout: float = 300) -> None:
-    """Current state derived from raw equals PostgreSQL, every table, row for row."""
-    for table in TABLE_KEYS:
-        columns = pg_columns(pg_dsn, table)
-        try:
-            wait_for(lambda: not diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns)),
-                     timeout=timeout, interval=1.0, what=f"raw.{table} to equal bank.{table}")
-        except AssertionError:
-            problems = diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns))
-            raise AssertionError(f"raw.{table} differs from bank.{table}: " + "; ".join(problems)) from None
 
 
 def build_ods(stack_env: dict[str, str], work_dir: Path) -> float:

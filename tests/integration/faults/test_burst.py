@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from ..cdc_helpers import assert_raw_equals_pg
 from .recovery import (FaultReport, Filler, LoadProfile, build_ods, newest_transaction, ods_integrity, pg_scalar,
-                       seconds_until_loaded, wait_raw_equals_pg, wait_streaming)
+                       seconds_until_loaded, wait_streaming)
 
 pytestmark = pytest.mark.integration
 FACTOR = 10
@@ -49,7 +50,7 @@ def test_ten_times_burst_for_a_minute_is_absorbed_and_lag_recovers(
                         (first, last))
     rate = written / burst_s
     assert rate >= 0.8 * FACTOR * profile.rate, f"the burst wrote {rate:.0f} tx/s, not {FACTOR}x {profile.rate}"
-    wait_raw_equals_pg(pg_admin_dsn, ch)
+    assert_raw_equals_pg(pg_admin_dsn, ch, timeout=300)
     build_ods(stack_env, tmp_path)
     integrity = ods_integrity(pg_admin_dsn, ch)
     fault_report.add("burst", None, {

@@ -12,9 +12,9 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_stack import faults
 from bankcdc_stack.stack import Stack
 
-from ..cdc_helpers import wait_for
+from ..cdc_helpers import assert_raw_equals_pg, wait_for
 from .recovery import (FaultReport, Filler, LoadProfile, build_ods, newest_transaction, ods_integrity,
-                       raw_redeliveries, seconds_until_loaded, wait_raw_equals_pg, wait_streaming)
+                       raw_redeliveries, seconds_until_loaded, wait_streaming)
 
 pytestmark = pytest.mark.integration
 DATA_PARTS = ["postgres", "kafka", "connect", "consumer", "clickhouse"]
@@ -49,7 +49,7 @@ def test_kill_part_under_load_then_ods_equals_postgres(
         assert_every_part_healthy(stack)
     finally:
         filler.stop()
-    wait_raw_equals_pg(pg_admin_dsn, ch)
+    assert_raw_equals_pg(pg_admin_dsn, ch, timeout=300)
     dbt_s = build_ods(stack_env, tmp_path)
     integrity = ods_integrity(pg_admin_dsn, ch)
     fault_report.add("faults", part, {

@@ -15,10 +15,9 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_stack import faults
 from bankcdc_stack.stack import Stack
 
-from ..cdc_helpers import wait_for
+from ..cdc_helpers import assert_raw_equals_pg, wait_for
 from ..ods_compare import ods_mismatches
-from .recovery import (AirflowApi, FaultReport, Filler, LoadProfile, build_ods, ods_integrity,
-                       wait_raw_equals_pg, wait_streaming)
+from .recovery import (AirflowApi, FaultReport, Filler, LoadProfile, build_ods, ods_integrity, wait_streaming)
 
 pytestmark = pytest.mark.integration
 DAG = "dbt_incremental"
@@ -80,7 +79,7 @@ def test_kill_scheduler_mid_dbt_run_then_run_completes_and_ods_equals_postgres(
                       "WHERE recorded_at BETWEEN {s:DateTime64(6)} AND {e:DateTime64(6)}",
                       parameters={"s": started, "e": ended}).result_rows
     assert len(bounds) == 1, f"every model of the run, retried ones too, reads raw up to one instant: {bounds}"
-    wait_raw_equals_pg(pg_admin_dsn, ch)
+    assert_raw_equals_pg(pg_admin_dsn, ch, timeout=300)
     # what the interrupted run built: right for every key that had settled well before it started
     settled = ods_mismatches(pg_admin_dsn, ch, ignore_changed_after=started - dt.timedelta(seconds=60))
     assert not settled, f"the interrupted, retried run left ODS wrong: {settled}"

@@ -16,9 +16,9 @@ from bankcdc_stack import faults
 from bankcdc_stack.stack import Stack
 
 from ..airflow.conftest import DagTestRun, dag_test
-from ..cdc_helpers import wait_for
+from ..cdc_helpers import assert_raw_equals_pg, wait_for
 from .recovery import (AirflowApi, FaultReport, Filler, LoadProfile, newest_transaction, pg_scalar,
-                       seconds_until_loaded, wait_raw_equals_pg, wait_streaming)
+                       seconds_until_loaded, wait_streaming)
 
 pytestmark = pytest.mark.integration
 GROUP = "bankcdc-raw-loader"
@@ -109,7 +109,7 @@ def test_outage_grows_lag_monitoring_fails_naming_stage_then_drains_and_passes(
         drain_s = seconds_until_loaded(ch, marker, timeout=600)
     finally:
         filler.stop()
-    wait_raw_equals_pg(pg_admin_dsn, ch)
+    assert_raw_equals_pg(pg_admin_dsn, ch, timeout=300)
     assert failing.state == "failed" and failing.returncode != 0, failing.tail()
     assert f"{stage}: " in failing.output and "threshold(s) exceeded" in failing.output, failing.tail()
     assert f"[{stage}]" in failing.output, f"the failure names stage {stage}:\n{failing.tail()}"
