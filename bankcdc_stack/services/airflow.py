@@ -131,7 +131,8 @@ class AirflowService(Service):
         for component, proc in zip(COMPONENTS, self.processes()):
             if components is not None and component not in components:
                 continue
-            argv = [sys.executable, "-m", "airflow", component]
+            # supervised: a component that exits (PostgreSQL, its metadata DB, went away) starts again
+            argv = [sys.executable, "-m", "bankcdc_stack.supervise", "--", sys.executable, "-m", "airflow", component]
             if component == "api-server":
                 argv += ["--host", HOST, "--port", str(self.settings.airflow_port), "--workers", "1"]
             elif component in ("scheduler", "triggerer"):
