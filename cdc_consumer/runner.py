@@ -186,12 +186,21 @@ class CdcConsumer:
                 newest_commit_ms = newest
             commits.append(TopicPartition(topic, partition, messages[-1].offset() + 1))
         if commits:
-            self.consumer.commit(offsets=commits, asynchronous=False)
+            self._commit(commits)
         self.buffers.clear()
         self.buffered = 0
         self.oldest_buffered_at = None
         self.metrics.record_batch(dict(rows_by_table), dict(dead_by_topic), time.monotonic() - started,
                                   newest_commit_ms)
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        """Commit after ClickHouse acknowledged. A failed commit (the broker or group coordinator is
+        gone) loses nothing: the rows are in ClickHouse, the next batch's commit covers them, and
+        a restart resumes after the highest offset ClickHouse holds."""
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("offset commit failed (%s); the rows are loaded, a later commit covers them", exc)
 
     def _build_block(self, topic: str, partition: int, messages: list[Message]
                      ) -> tuple[str, list[list[Any]], list[DeadLetter], int | None]:

@@ -22,8 +22,9 @@ class ConsumerService(Service):
         return [self.ctx.managed("consumer")]
 
     def launch(self) -> None:
-        self.processes()[0].spawn([sys.executable, "-m", "cdc_consumer", "run"], env=self.ctx.child_env("CLICKHOUSE_LOADER_PASSWORD"),
-                                  cwd=self.settings.repo_root)
+        # supervised, as compose's restart policy does in production; a bad config (exit 2) is not retried
+        argv = [sys.executable, "-m", "bankcdc_stack.supervise", "--", sys.executable, "-m", "cdc_consumer", "run"]
+        self.processes()[0].spawn(argv, env=self.ctx.child_env("CLICKHOUSE_LOADER_PASSWORD"), cwd=self.settings.repo_root)
 
     def health(self) -> Health:
         try:

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_stack.stack import Stack
 
 from ..cdc_helpers import ch_client
-from .recovery import HEAVY, LIGHT, AirflowApi, FaultReport, LoadProfile
+from .recovery import HEAVY, LIGHT, AirflowApi, FaultReport, LoadProfile, unwell_parts
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +24,17 @@ def profile(request: pytest.FixtureRequest) -> LoadProfile:
 def fault_report(stack: Stack, profile: LoadProfile) -> FaultReport:
     default = Path(stack.ctx.env["BANKCDC_STATE_DIR"]) / "fault-report.json"
     return FaultReport(Path(os.environ.get("BANKCDC_FAULT_REPORT", default)), profile)
+
+
+@pytest.fixture(autouse=True)
+def heal_stack_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A fault test that fails midway may leave a part down; start what is missing so the
+    failure stays in that test instead of cascading into every test after it."""
+    yield
+    if "stack" in request.fixturenames:
+        stack: Stack = request.getfixturevalue("stack")
+        if unwell := unwell_parts(stack):
+            stack.up(list(unwell))
 
 
 @pytest.fixture(scope="module")

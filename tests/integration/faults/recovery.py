@@ -18,6 +18,7 @@ import requests
 from clickhouse_connect.driver.client import Client
 
 from bankcdc_ops.dbt_cli import run_dbt
+from bankcdc_stack.stack import Stack
 
 from ..cdc_helpers import TABLE_KEYS, wait_for
 from ..ods_compare import ODS_TABLES, ods_mismatches
@@ -80,6 +81,11 @@ def seconds_until_loaded(ch: Client, transaction_id: int, timeout: float) -> flo
     wait_for(lambda: loaded(ch, transaction_id), timeout=timeout, interval=0.5,
              what=f"transaction {transaction_id} in raw.transaction")
     return time.monotonic() - started
+
+
+def unwell_parts(stack: Stack) -> dict[str, str]:
+    """Pipeline parts not healthy, with why; the filler is not one (tests write their own load)."""
+    return {row.name: row.health.detail for row in stack.status() if row.name != "filler" and not row.health.ok}
 
 
 def wait_streaming(ch: Client, timeout: float = 90) -> None:

@@ -21,6 +21,7 @@ import requests
 from bankcdc_ops.dbt_cli import dbt_env, run_dbt
 from bankcdc_ops.errors import ParamError
 from bankcdc_stack.process import port_is_free
+from bankcdc_stack.secrets import SECRET_NAMES
 from bankcdc_stack.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -142,7 +143,9 @@ def test_chdb_http_refuses_an_invalid_setting(argv: list[str], message: str, tmp
 
 def test_chdb_http_on_a_port_in_use_says_so_and_leaves_it_alone(stack_env: dict[str, str], tmp_path: Path) -> None:
     port = stack_env["CLICKHOUSE_PORT"]
-    result = run(["-m", "chdb_http", "--port", port, "--data-dir", str(tmp_path / "data")], base_env())
+    # users.xml takes each ClickHouse user's password from the environment; the test's shell may have none
+    env = base_env(**{name: "unused" for name in SECRET_NAMES if name.startswith("CLICKHOUSE_")})
+    result = run(["-m", "chdb_http", "--port", port, "--data-dir", str(tmp_path / "data")], env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr and "--port / CLICKHOUSE_PORT" in result.stderr
     assert requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).text.strip() == "Ok."

@@ -14,15 +14,10 @@ from bankcdc_stack.stack import Stack
 
 from ..cdc_helpers import assert_raw_equals_pg, wait_for
 from .recovery import (FaultReport, Filler, LoadProfile, build_ods, newest_transaction, ods_integrity,
-                       raw_redeliveries, seconds_until_loaded, wait_streaming)
+                       raw_redeliveries, seconds_until_loaded, unwell_parts, wait_streaming)
 
 pytestmark = pytest.mark.integration
 DATA_PARTS = ["postgres", "kafka", "connect", "consumer", "clickhouse"]
-PIPELINE = ["postgres", "kafka", "clickhouse", "connect", "consumer", "airflow"]
-
-
-def unwell_parts(stack: Stack) -> dict[str, str]:
-    return {row.name: row.health.detail for row in stack.status() if row.name in PIPELINE and not row.health.ok}
 
 
 def wait_every_part_healthy(stack: Stack, timeout: float = 240) -> None:
