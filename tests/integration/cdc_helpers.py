@@ -21,6 +21,24 @@ TABLE_KEYS = {
 }
 
 
+def pg_sql(pg_dsn: str, statement: str, params: tuple = ()) -> list[tuple]:
+    """One statement in its own committed transaction; its rows, if it returns any."""
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
+def insert_customer_moved(pg_dsn: str, name: str, kyc_notes: str, city: str, moved_to: str) -> int:
+    """A customer with these KYC notes, then an update of the city alone (the notes unchanged)."""
+    customer_id = pg_sql(pg_dsn, """INSERT INTO bank.customer (full_name, email, phone, national_id, date_of_birth,
+                                        address, city, country, kyc_notes)
+                                    VALUES (%s, 'notes@example.org', '+4712345678', 'KN12345', '1970-01-01',
+                                            'x', %s, 'NO', %s) RETURNING customer_id""", (name, city, kyc_notes))[0][0]
+    pg_sql(pg_dsn, "UPDATE bank.customer SET city = %s, updated_at = now() WHERE customer_id = %s",
+           (moved_to, customer_id))
+    return customer_id
+
+
 def ch_client(env: dict[str, str], user: str = "default", password_var: str = "CLICKHOUSE_PASSWORD") -> Client:
     return clickhouse_connect.get_client(host=env["CLICKHOUSE_HOST"], port=int(env["CLICKHOUSE_PORT"]),
                                          username=user, password=env[password_var], autogenerate_session_id=False)

@@ -8,12 +8,11 @@ import string
 from decimal import Decimal
 from typing import Iterator
 
-import psycopg2
 import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
 
-from .cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, ch_client, wait_for
+from .cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, ch_client, insert_customer_moved, pg_sql, wait_for
 
 pytestmark = pytest.mark.integration
 UTC = dt.timezone.utc
@@ -24,12 +23,6 @@ def ch(stack_env: dict[str, str]) -> Iterator[Client]:
     client = ch_client(stack_env)
     yield client
     client.close()
-
-
-def _sql(pg_admin_dsn: str, statement: str, params: tuple = ()) -> list[tuple]:
-    with psycopg2.connect(pg_admin_dsn) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall() if cur.description else []
 
 
 def _raw(ch: Client, table: str, key: int) -> list[tuple]:
@@ -63,7 +56,7 @@ def test_snapshot_of_existing_rows_arrives(seeded_history: dict[str, int], pg_ad
 
 def test_inserts_updates_closes_and_deletes_arrive_exactly(pg_admin_dsn: str, ch: Client) -> None:
     created = dt.datetime(2026, 11, 23, 9, 36, 2, 123456, tzinfo=UTC)
-    row = _sql(pg_admin_dsn, """
+    row = pg_sql(pg_admin_dsn, """
         WITH cu AS (INSERT INTO bank.customer (full_name, email, phone, national_id, date_of_birth, address, city, country)
                     VALUES ('Ada Test', 'ada@example.org', '+44 20 7946 0000', 'AB123456C', '1990-02-03',
                             '1 Test Street', 'London', 'GB') RETURNING customer_id),
@@ -73,19 +66,19 @@ def test_inserts_updates_closes_and_deletes_arrive_exactly(pg_admin_dsn: str, ch
                     VALUES ('POS', 'Exact Values Ltd', '5411', 'London', 'GB', 'GBP', 'active') RETURNING terminal_id)
         SELECT (SELECT customer_id FROM cu), (SELECT account_id FROM ac), (SELECT terminal_id FROM te)""")[0]
     customer_id, account_id, terminal_id = row
-    card_id = _sql(pg_admin_dsn, """INSERT INTO bank.card (account_id, pan, pan_last4, expires_on, card_type, status)
+    card_id = pg_sql(pg_admin_dsn, """INSERT INTO bank.card (account_id, pan, pan_last4, expires_on, card_type, status)
                                     VALUES (%s, '4000123412341234', '1234', '2030-01-31', 'debit', 'active')
                                     RETURNING card_id""", (account_id,))[0][0]
-    spare_card = _sql(pg_admin_dsn, """INSERT INTO bank.card (account_id, pan, pan_last4, expires_on, card_type)
+    spare_card = pg_sql(pg_admin_dsn, """INSERT INTO bank.card (account_id, pan, pan_last4, expires_on, card_type)
                                        VALUES (%s, '4000123412349999', '9999', '2030-01-31', 'debit')
                                        RETURNING card_id""", (account_id,))[0][0]
-    txn_id = _sql(pg_admin_dsn, """INSERT INTO bank."transaction" (card_id, terminal_id, txn_type, amount, currency,
+    txn_id = pg_sql(pg_admin_dsn, """INSERT INTO bank."transaction" (card_id, terminal_id, txn_type, amount, currency,
                                        card_present, entry_mode, created_at, updated_at)
                                    VALUES (%s, %s, 'purchase', 1234567.89, 'GBP', true, 'chip', %s, %s)
                                    RETURNING transaction_id""", (card_id, terminal_id, created, created))[0][0]
-    _sql(pg_admin_dsn, "UPDATE bank.\"transaction\" SET status = 'approved' WHERE transaction_id = %s", (txn_id,))
-    _sql(pg_admin_dsn, "UPDATE bank.card SET status = 'closed', closed_at = now() WHERE card_id = %s", (card_id,))
-    _sql(pg_admin_dsn, "DELETE FROM bank.card WHERE card_id = %s", (spare_card,))
+    pg_sql(pg_admin_dsn, "UPDATE bank.\"transaction\" SET status = 'approved' WHERE transaction_id = %s", (txn_id,))
+    pg_sql(pg_admin_dsn, "UPDATE bank.card SET status = 'closed', closed_at = now() WHERE card_id = %s", (card_id,))
+    pg_sql(pg_admin_dsn, "DELETE FROM bank.card WHERE card_id = %s", (spare_card,))
 
     txn = wait_for(lambda: _at_least(ch.query(
         "SELECT _op, amount, created_at, status, approved_at FROM raw.`transaction` "
@@ -106,12 +99,7 @@ def test_inserts_updates_closes_and_deletes_arrive_exactly(pg_admin_dsn: str, ch
 
 def test_unchanged_large_value_is_never_replaced_by_a_placeholder(pg_admin_dsn: str, ch: Client) -> None:
     notes = "".join(random.choices(string.ascii_letters + string.digits, k=40_000))  # incompressible: TOASTed
-    customer_id = _sql(pg_admin_dsn, """INSERT INTO bank.customer (full_name, email, phone, national_id, date_of_birth,
-                                           address, city, country, kyc_notes)
-                                        VALUES ('Toast Test', 't@example.org', '+3312345678', 'TT99999', '1980-01-01',
-                                                'x', 'Paris', 'FR', %s) RETURNING customer_id""", (notes,))[0][0]
-    _sql(pg_admin_dsn, "UPDATE bank.customer SET city = 'Lyon', updated_at = now() WHERE customer_id = %s",
-         (customer_id,))
+    customer_id = insert_customer_moved(pg_admin_dsn, "Toast Test", notes, city="Paris", moved_to="Lyon")
     rows = wait_for(lambda: _at_least(ch.query(
         "SELECT _op, city, kyc_notes FROM raw.customer WHERE customer_id = {k:Int64} ORDER BY _version",
         parameters={"k": customer_id}).result_rows, 2), what="TOAST update")
@@ -129,7 +117,7 @@ def test_poison_message_goes_to_dead_letter_while_good_events_flow(
     producer.flush(30)
     assert delivered and delivered[0][0] is None
     _, partition, offset = delivered[0]
-    terminal_id = _sql(pg_admin_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country,
+    terminal_id = pg_sql(pg_admin_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country,
                                            currency) VALUES ('ONLINE', 'After Poison', '5999', 'Berlin', 'DE', 'EUR')
                                         RETURNING terminal_id""")[0][0]
     letter = wait_for(lambda: ch.query(
@@ -141,9 +129,9 @@ def test_poison_message_goes_to_dead_letter_while_good_events_flow(
 
 
 def test_new_nullable_source_column_flows_through(pg_admin_dsn: str, ch: Client) -> None:
-    _sql(pg_admin_dsn, "ALTER TABLE bank.terminal ADD COLUMN IF NOT EXISTS acquirer_ref text")
+    pg_sql(pg_admin_dsn, "ALTER TABLE bank.terminal ADD COLUMN IF NOT EXISTS acquirer_ref text")
     try:
-        terminal_id = _sql(pg_admin_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country,
+        terminal_id = pg_sql(pg_admin_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country,
                                                currency, acquirer_ref)
                                             VALUES ('POS', 'New Column', '5411', 'Rome', 'IT', 'EUR', 'ACQ-42')
                                             RETURNING terminal_id""")[0][0]
@@ -154,7 +142,7 @@ def test_new_nullable_source_column_flows_through(pg_admin_dsn: str, ch: Client)
             what="new column in raw.terminal")
         assert value == [("ACQ-42",)]
     finally:
-        _sql(pg_admin_dsn, "ALTER TABLE bank.terminal DROP COLUMN IF EXISTS acquirer_ref")
+        pg_sql(pg_admin_dsn, "ALTER TABLE bank.terminal DROP COLUMN IF EXISTS acquirer_ref")
 
 
 def test_replayed_events_change_nothing(stack_env: dict[str, str], pg_admin_dsn: str, ch: Client) -> None:

@@ -7,7 +7,6 @@ import json
 import subprocess
 import urllib.parse
 import zlib
-from pathlib import Path
 
 import brotli
 import lz4.frame

@@ -6,11 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
 
-from ..cdc_helpers import TABLE_KEYS, wait_for
+from ..cdc_helpers import TABLE_KEYS, pg_sql, wait_for
 
 TERMINAL_TOPIC = "bank.bank.terminal"
 TRANSACTION_TOPIC = "bank.bank.transaction"
@@ -21,12 +20,6 @@ class Delivered:
     topic: str
     partition: int
     offset: int
-
-
-def sql(pg_dsn: str, statement: str, params: tuple = ()) -> list[tuple]:
-    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall() if cur.description else []
 
 
 def produce(bootstrap: str, topic: str, value: bytes | None, key: bytes = b'{"bad":"input"}',
@@ -70,19 +63,19 @@ def raw_changes(ch: Client, table: str, key: int, timeout: float = 60, count: in
 
 
 def new_terminal(pg_dsn: str, merchant: str) -> int:
-    return sql(pg_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country, currency)
+    return pg_sql(pg_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country, currency)
                           VALUES ('ONLINE', %s, '5999', 'Oslo', 'NO', 'NOK') RETURNING terminal_id""", (merchant,))[0][0]
 
 
 def next_transaction_id(pg_dsn: str) -> int:
-    return sql(pg_dsn, "SELECT nextval(pg_get_serial_sequence('bank.\"transaction\"', 'transaction_id'))")[0][0]
+    return pg_sql(pg_dsn, "SELECT nextval(pg_get_serial_sequence('bank.\"transaction\"', 'transaction_id'))")[0][0]
 
 
 def new_transaction(pg_dsn: str, transaction_id: int, amount: str = "12.34") -> int:
     """A transaction with this id on an existing card and terminal."""
-    card_id, terminal_id = sql(pg_dsn, "SELECT (SELECT min(card_id) FROM bank.card), "
+    card_id, terminal_id = pg_sql(pg_dsn, "SELECT (SELECT min(card_id) FROM bank.card), "
                                        "(SELECT min(terminal_id) FROM bank.terminal)")[0]
-    sql(pg_dsn, """INSERT INTO bank."transaction" (transaction_id, card_id, terminal_id, txn_type, amount, currency,
+    pg_sql(pg_dsn, """INSERT INTO bank."transaction" (transaction_id, card_id, terminal_id, txn_type, amount, currency,
                                                   card_present, entry_mode)
                    VALUES (%s, %s, %s, 'purchase', %s, 'EUR', true, 'chip')""",
         (transaction_id, card_id, terminal_id, amount))

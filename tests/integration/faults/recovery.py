@@ -20,7 +20,7 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_ops.dbt_cli import run_dbt
 from bankcdc_stack.stack import Stack
 
-from ..cdc_helpers import TABLE_KEYS, wait_for
+from ..cdc_helpers import TABLE_KEYS, pg_sql, wait_for
 from ..ods_compare import ODS_TABLES, ods_mismatches
 
 UTC = dt.timezone.utc
@@ -61,9 +61,7 @@ class Filler:
 
 
 def pg_scalar(pg_dsn: str, sql: str, params: tuple = ()) -> Any:
-    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchone()[0]
+    return pg_sql(pg_dsn, sql, params)[0][0]
 
 
 def newest_transaction(pg_dsn: str) -> int:

@@ -22,10 +22,10 @@ import requests
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, TopicPartition
 
-from ..cdc_helpers import assert_raw_equals_pg, ch_client, wait_for
+from ..cdc_helpers import assert_raw_equals_pg, ch_client, insert_customer_moved, pg_sql, wait_for
 from .bad_input_helpers import (TERMINAL_TOPIC, TRANSACTION_TOPIC, Delivered,
                                 dead_letter, debezium_key, encode, new_terminal, new_transaction,
-                                next_transaction_id, not_loaded, produce, raw_changes, sql, terminal_event,
+                                next_transaction_id, not_loaded, produce, raw_changes, terminal_event,
                                 transaction_event)
 
 pytestmark = pytest.mark.integration
@@ -175,7 +175,7 @@ def test_invalid_utf8_in_a_value_is_dead_lettered_byte_exact(
 def test_postgres_refuses_invalid_utf8_at_the_source(pg_admin_dsn: str) -> None:
     """The real source can never emit invalid UTF-8: PostgreSQL refuses it, naming the byte."""
     with pytest.raises(psycopg2.Error, match=r'invalid byte sequence for encoding "UTF8": 0xff'):
-        sql(pg_admin_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country, currency)
+        pg_sql(pg_admin_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country, currency)
                              VALUES ('ONLINE', convert_from('\\xff41'::bytea, 'UTF8'), '5999', 'Oslo', 'NO', 'NOK')""")
 
 
@@ -213,12 +213,7 @@ def test_multi_megabyte_value_in_postgres_flows_end_to_end(
     """A 5 MB customer.kyc_notes: its insert (5 MB) and update (10 MB: before and after image) are far
     over Kafka's 1 MB default, which would fail the Debezium task and stop the pipeline."""
     notes = "".join(random.choices(string.ascii_letters + string.digits, k=5 * 1024**2))
-    customer_id = sql(pg_admin_dsn, """INSERT INTO bank.customer (full_name, email, phone, national_id, date_of_birth,
-                                           address, city, country, kyc_notes)
-                                       VALUES ('Big Notes', 'big@example.org', '+4712345678', 'BN12345', '1970-01-01',
-                                               'x', 'Oslo', 'NO', %s) RETURNING customer_id""", (notes,))[0][0]
-    sql(pg_admin_dsn, "UPDATE bank.customer SET city = 'Bergen', updated_at = now() WHERE customer_id = %s",
-        (customer_id,))
+    customer_id = insert_customer_moved(pg_admin_dsn, "Big Notes", notes, city="Oslo", moved_to="Bergen")
     after = new_terminal(pg_admin_dsn, "after big value")
     changes = raw_changes(ch, "customer", customer_id, timeout=120, count=2)
     assert [op for op, _, _ in changes] == ["c", "u"]
@@ -235,10 +230,10 @@ def test_date_beyond_clickhouse_range_from_postgres_is_dead_lettered_then_healed
         pg_admin_dsn: str, ch: Client) -> None:
     """PostgreSQL holds dates to 5874897 AD, ClickHouse's Date32 to 2299: a real change out of that
     range is dead-lettered naming the column and the range; the next change of the row heals it."""
-    card_id, expires = sql(pg_admin_dsn, "SELECT card_id, expires_on FROM bank.card WHERE status <> 'closed' "
+    card_id, expires = pg_sql(pg_admin_dsn, "SELECT card_id, expires_on FROM bank.card WHERE status <> 'closed' "
                                          "ORDER BY card_id DESC LIMIT 1")[0]
     known = len(raw_changes(ch, "card", card_id))
-    sql(pg_admin_dsn, "UPDATE bank.card SET expires_on = '5000-01-31', updated_at = now() WHERE card_id = %s",
+    pg_sql(pg_admin_dsn, "UPDATE bank.card SET expires_on = '5000-01-31', updated_at = now() WHERE card_id = %s",
         (card_id,))
     letter = wait_for(lambda: ch.query(
         "SELECT error FROM raw._dead_letter WHERE topic = 'bank.bank.card' AND position(payload, {p:String}) > 0 "
@@ -246,7 +241,7 @@ def test_date_beyond_clickhouse_range_from_postgres_is_dead_lettered_then_healed
         what="dead letter of the out-of-range card change")
     assert "column expires_on: 5000-01-31 is outside Date32's range 1900-01-01 .. 2299-12-31" in letter[0][0]
     assert len(raw_changes(ch, "card", card_id)) == known, "the out-of-range change is not loaded"
-    sql(pg_admin_dsn, "UPDATE bank.card SET expires_on = %s, updated_at = now() WHERE card_id = %s",
+    pg_sql(pg_admin_dsn, "UPDATE bank.card SET expires_on = %s, updated_at = now() WHERE card_id = %s",
         (expires, card_id))
     raw_changes(ch, "card", card_id, count=known + 1)
     assert_raw_equals_pg(pg_admin_dsn, ch, tables=("card",))
@@ -269,11 +264,11 @@ def test_schema_change_mid_stream_keeps_current_state_equal_to_postgres(
     try:
         wait_for(lambda: ch.query("SELECT count() FROM raw.`transaction` WHERE _loaded_at > now64() - 3"
                                   ).result_rows[0][0] > 0, timeout=60, what="changes streaming")
-        sql(pg_admin_dsn, 'ALTER TABLE bank."transaction" ADD COLUMN bad_input_risk numeric(5, 2)')
-        sql(pg_admin_dsn, "ALTER TABLE bank.terminal ADD COLUMN bad_input_channel text NOT NULL DEFAULT 'web'")
+        pg_sql(pg_admin_dsn, 'ALTER TABLE bank."transaction" ADD COLUMN bad_input_risk numeric(5, 2)')
+        pg_sql(pg_admin_dsn, "ALTER TABLE bank.terminal ADD COLUMN bad_input_channel text NOT NULL DEFAULT 'web'")
         scored = new_transaction(pg_admin_dsn, next_transaction_id(pg_admin_dsn))
-        sql(pg_admin_dsn, 'UPDATE bank."transaction" SET bad_input_risk = 0.75 WHERE transaction_id = %s', (scored,))
-        terminal = sql(pg_admin_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country,
+        pg_sql(pg_admin_dsn, 'UPDATE bank."transaction" SET bad_input_risk = 0.75 WHERE transaction_id = %s', (scored,))
+        terminal = pg_sql(pg_admin_dsn, """INSERT INTO bank.terminal (terminal_type, merchant_name, mcc, city, country,
                                            currency, bad_input_channel)
                                         VALUES ('ONLINE', 'Mid Stream', '5999', 'Oslo', 'NO', 'NOK', 'app')
                                         RETURNING terminal_id""")[0][0]
@@ -287,8 +282,8 @@ def test_schema_change_mid_stream_keeps_current_state_equal_to_postgres(
             parameters={"k": terminal}).result_rows if "bad_input_channel" in _raw_columns(ch, "terminal") else None,
             what="the added terminal column in raw")
         assert channel == [("app",)]
-        sql(pg_admin_dsn, 'ALTER TABLE bank."transaction" DROP COLUMN bad_input_risk')
-        sql(pg_admin_dsn, "ALTER TABLE bank.terminal DROP COLUMN bad_input_channel")
+        pg_sql(pg_admin_dsn, 'ALTER TABLE bank."transaction" DROP COLUMN bad_input_risk')
+        pg_sql(pg_admin_dsn, "ALTER TABLE bank.terminal DROP COLUMN bad_input_channel")
         after_drop = new_terminal(pg_admin_dsn, "after drop")
         output, _ = filler.communicate(timeout=120)
         assert filler.returncode == 0, output[-2000:]
@@ -296,8 +291,8 @@ def test_schema_change_mid_stream_keeps_current_state_equal_to_postgres(
         if filler.poll() is None:
             filler.send_signal(signal.SIGTERM)
             filler.communicate(timeout=60)
-        sql(pg_admin_dsn, 'ALTER TABLE bank."transaction" DROP COLUMN IF EXISTS bad_input_risk')
-        sql(pg_admin_dsn, "ALTER TABLE bank.terminal DROP COLUMN IF EXISTS bad_input_channel")
+        pg_sql(pg_admin_dsn, 'ALTER TABLE bank."transaction" DROP COLUMN IF EXISTS bad_input_risk')
+        pg_sql(pg_admin_dsn, "ALTER TABLE bank.terminal DROP COLUMN IF EXISTS bad_input_channel")
     raw_changes(ch, "terminal", after_drop)
     assert ch.query("SELECT bad_input_channel FROM raw.terminal WHERE terminal_id = {k:Int64}",
                     parameters={"k": after_drop}).result_rows == [(None,)], "a dropped column arrives as NULL"
