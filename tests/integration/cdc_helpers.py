@@ -60,17 +60,14 @@ def normalise(value: Any) -> Any:
 
 
 def pg_columns(pg_dsn: str, table: str) -> list[str]:
-    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'bank' "
-                    "AND table_name = %s ORDER BY ordinal_position", (table,))
-        return [row[0] for row in cur.fetchall()]
+    return [name for (name,) in pg_sql(pg_dsn, "SELECT column_name FROM information_schema.columns "
+                                               "WHERE table_schema = 'bank' AND table_name = %s "
+                                               "ORDER BY ordinal_position", (table,))]
 
 
 def pg_state(pg_dsn: str, table: str, columns: list[str]) -> dict[Any, tuple]:
     key = TABLE_KEYS[table]
-    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute(f'SELECT {", ".join(columns)} FROM bank."{table}"')
-        rows = cur.fetchall()
+    rows = pg_sql(pg_dsn, f'SELECT {", ".join(columns)} FROM bank."{table}"')
     index = columns.index(key)
     return {row[index]: tuple(normalise(v) for v in row) for row in rows}
 

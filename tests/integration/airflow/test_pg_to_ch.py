@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-import psycopg2
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from ..cdc_helpers import ch_state, diff_states, pg_columns, pg_state
+from ..cdc_helpers import ch_state, diff_states, pg_columns, pg_sql, pg_state
 from .conftest import dag_test, wait_cdc
 
 pytestmark = pytest.mark.integration
 
 
 def _busiest_day(pg_dsn: str) -> dt.date:
-    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT (created_at AT TIME ZONE 'UTC')::date AS d FROM bank.\"transaction\" "
-                    "GROUP BY d ORDER BY count(*) DESC LIMIT 1")
-        return cur.fetchone()[0]
+    return pg_sql(pg_dsn, "SELECT (created_at AT TIME ZONE 'UTC')::date AS d FROM bank.\"transaction\" "
+                          "GROUP BY d ORDER BY count(*) DESC LIMIT 1")[0][0]
 
 
 def _raw_rows(ch: Client) -> int:
