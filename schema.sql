@@ -417,14 +417,25 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON cdc.heartbeat FR
 GRANT SELECT, INSERT, UPDATE ON cdc.heartbeat TO debezium;
 GRANT SELECT ON cdc.heartbeat TO bank_reader;
 
+-- Each connector's publication carries its own heartbeat row only (a row filter on source, the
+-- connector's name), so a heartbeat in raw.heartbeat with source = <connector> proves that this
+-- connector's stream reached it: the source instant of every dbt run relies on that
+-- (bankcdc_ops.source_instant). An older publication without the filter is given it.
 DO $$
 DECLARE
     pub text;
+    src text;
 BEGIN
-    FOREACH pub IN ARRAY ARRAY['dbz_bank_dims', 'dbz_bank_txn'] LOOP
+    FOR pub, src IN SELECT * FROM (VALUES ('dbz_bank_dims', 'bank-dims'), ('dbz_bank_txn', 'bank-transactions'))
+                                  AS own(pub, src) LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_publication_tables
+                       WHERE pubname = pub AND schemaname = 'cdc' AND tablename = 'heartbeat'
+                         AND rowfilter IS NOT NULL) THEN
+            IF EXISTS (SELECT 1 FROM pg_publication_tables
                        WHERE pubname = pub AND schemaname = 'cdc' AND tablename = 'heartbeat') THEN
-            EXECUTE format('ALTER PUBLICATION %I ADD TABLE cdc.heartbeat', pub);
+                EXECUTE format('ALTER PUBLICATION %I DROP TABLE cdc.heartbeat', pub);
+            END IF;
+            EXECUTE format('ALTER PUBLICATION %I ADD TABLE cdc.heartbeat WHERE (source = %L)', pub, src);
         END IF;
     END LOOP;
 END $$;

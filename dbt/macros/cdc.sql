@@ -17,14 +17,24 @@
 {%- endmacro %}
 
 
-{#- Upper bound of what a run reads: rows loaded up to the invocation's start minus a settle
-    delay (an insert's default now64() is stamped a moment before its rows are visible). Every
-    model of one invocation uses the same bound, so ODS tables, SCD2 histories and marts built
-    together describe the same instant. An orchestrator that runs one model per invocation
-    (Cosmos) passes the same instant to all of them with --vars '{upper_bound: "<UTC time>"}'.
-    A model with meta.bounded_by (upstream models) never reads past what those have processed. -#}
+{#- What one run reads. An orchestrator (bankcdc_ops.dbt_build) sets, in the environment of the
+    dbt process, the run's source instant T (BANKCDC_DBT_SOURCE_UPPER_BOUND: every stream of
+    every connector has been loaded into raw through that commit time, see
+    bankcdc_ops.source_instant) and its load bound U (BANKCDC_DBT_LOADED_UPPER_BOUND: the
+    ClickHouse time at which T was chosen). Every model and test of the run reads the changes
+    committed by T and loaded by U, so the ODS tables, SCD2 histories and marts of one run
+    describe one moment of the source. They are read only while executing, never while parsing,
+    so they do not invalidate dbt's partial parse as --vars would. A run without them (dbt by
+    hand) reads what was loaded by its start minus var('run_settle_s'), whatever its commit time. -#}
+{% macro run_setting(name) -%}
+    {%- if execute -%}
+        {{- return(env_var('BANKCDC_DBT_' ~ (name | upper), '')) -}}
+    {%- endif -%}
+    {{- return('') -}}
+{%- endmacro %}
+
 {% macro run_upper_bound() -%}
-    {%- set explicit = var('upper_bound', none) -%}
+    {%- set explicit = run_setting('loaded_upper_bound') -%}
     {%- if explicit -%}
     toDateTime64('{{ explicit }}', 6, 'UTC')
     {%- else -%}
@@ -33,23 +43,27 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro effective_upper_bound() -%}
-    {%- set meta = config.get('meta') -%}
-    {%- set upstream = meta.get('bounded_by', []) if meta is mapping else [] -%}
-    {%- if upstream -%}
-    least({{ run_upper_bound() }}
-        {%- for name in upstream %},
-        (select max(upper_bound) from {{ watermark_relation() }} where model = '{{ ref(name) }}')
-        {%- endfor %})
+{% macro source_upper_bound() -%}
+    {%- set explicit = run_setting('source_upper_bound') -%}
+    {%- if explicit -%}
+    toDateTime64('{{ explicit }}', 6, 'UTC')
     {%- else -%}
     {{ run_upper_bound() }}
     {%- endif -%}
 {%- endmacro %}
 
+{#- The changes a run may read at all: committed by T and loaded by U. -#}
+{% macro as_of_run(loaded_col='loaded_at', committed_col='source_committed_at') -%}
+    {{ loaded_col }} <= {{ run_upper_bound() }} and {{ committed_col }} <= {{ source_upper_bound() }}
+{%- endmacro %}
 
-{#- Incremental models keep their watermark (the upper bound of their last successful run) in
-    one small table; the post-hook record_watermark() appends to it only after the model's
-    rows are written, so a failed run is simply read again. -#}
+
+{#- Incremental models keep their watermark in one small table; the post-hook record_watermark()
+    appends to it only after the model's rows are written, so a failed run is simply read again.
+    upper_bound is a load time L: every change loaded by L and committed by the run's T has been
+    processed. L is U, held back to the earliest change of the window committed after T, so a
+    stream that lags the others keeps its rows in the next run's window however long it lags.
+    source_upper_bound is the run's T. -#}
 {% macro watermark_relation() -%}
     {{ generate_schema_name('ods', none) }}.dbt_watermarks
 {%- endmacro %}
@@ -57,19 +71,38 @@
 {% macro create_watermark_relation() -%}
     create table if not exists {{ watermark_relation() }}
     (
-        model        String,
-        upper_bound  DateTime64(6, 'UTC'),
-        dbt_run_id   String,
-        recorded_at  DateTime64(6, 'UTC') default now64(6)
+        model               String,
+        upper_bound         DateTime64(6, 'UTC'),
+        source_upper_bound  DateTime64(6, 'UTC'),
+        dbt_run_id          String,
+        recorded_at         DateTime64(6, 'UTC') default now64(6)
     )
     engine = MergeTree
     order by (model, upper_bound)
     ttl toDateTime(recorded_at) + interval 30 day
 {%- endmacro %}
 
-{% macro record_watermark() -%}
-    insert into {{ watermark_relation() }} (model, upper_bound, dbt_run_id)
-    select '{{ this }}', {{ effective_upper_bound() }}, '{{ invocation_id }}'
+{#- Watermark tables made before source_upper_bound existed get the column (harmless when present). -#}
+{% macro migrate_watermark_relation() -%}
+    alter table {{ watermark_relation() }}
+    add column if not exists source_upper_bound DateTime64(6, 'UTC') after upper_bound
+{%- endmacro %}
+
+{% macro record_watermark(stg_models) -%}
+    {%- set stg_models = [stg_models] if stg_models is string else stg_models -%}
+    insert into {{ watermark_relation() }} (model, upper_bound, source_upper_bound, dbt_run_id)
+    select
+        '{{ this }}',
+        least({{ run_upper_bound() }}
+        {%- for stg_model in stg_models %}, ifNull((
+            select minOrNull(loaded_at) from {{ ref(stg_model) }}
+            where loaded_at <= {{ run_upper_bound() }}
+              and source_committed_at > {{ source_upper_bound() }}
+              and loaded_at > {{ watermark_lower_bound() }}
+        ), {{ run_upper_bound() }})
+        {%- endfor %}),
+        {{ source_upper_bound() }},
+        '{{ invocation_id }}'
 {%- endmacro %}
 
 {#- Lower bound of an incremental read: the last watermark minus an overlap (rows whose insert
@@ -79,10 +112,10 @@
      - toIntervalSecond({{ var('ods_watermark_overlap_s') }}))
 {%- endmacro %}
 
-{#- Filter for the changes an invocation processes: (watermark - overlap, upper bound]. On a
-    full build everything up to the upper bound. -#}
+{#- The changes a run processes: loaded in (watermark - overlap, U] and committed by T. On a full
+    build, everything the run may read. -#}
 {% macro in_this_run(col='loaded_at') -%}
-    {{ col }} <= {{ effective_upper_bound() }}
+    {{ as_of_run(col) }}
     {%- if is_incremental() %} and {{ col }} > {{ watermark_lower_bound() }}{% endif %}
 {%- endmacro %}
 
@@ -115,7 +148,7 @@
     counts once: its first-loaded copy. -#}
 {% macro key_history(stg_model, key) -%}
     select * from {{ ref(stg_model) }}
-    where loaded_at <= {{ run_upper_bound() }}
+    where {{ as_of_run() }}
     {%- if is_incremental() %}
       and {{ key }} in (select {{ key }} from {{ ref(stg_model) }} where {{ in_this_run() }})
     {%- endif %}

@@ -14,12 +14,11 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    meta={'bounded_by': ['ods_transactions', 'ods_cards']},
     order_by='card_id',
     indexes=[built_at_index()],
     post_hook=[
         "{{ collapse_to_latest_run('card_id', 'built_at', drop_deleted=false) }}",
-        "{{ record_watermark() }}",
+        "{{ record_watermark(['stg_cards', 'stg_transactions']) }}",
     ],
 ) }}
 

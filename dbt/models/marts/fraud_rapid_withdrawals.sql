@@ -14,13 +14,12 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    meta={'bounded_by': ['ods_transactions', 'ods_terminals']},
     order_by='(card_id, window_start)',
     indexes=[built_at_index()],
     post_hook=[
         "{{ collapse_to_latest_run('detection_id', 'built_at', drop_deleted=false) }}",
         "{{ drop_contained_windows() }}",
-        "{{ record_watermark() }}",
+        "{{ record_watermark('stg_transactions') }}",
     ],
 ) }}
 

@@ -12,7 +12,7 @@
     indexes=[built_at_index()],
     post_hook=[
         "{{ collapse_to_latest_run('card_id', 'key_row_version', drop_deleted=false) }}",
-        "{{ record_watermark() }}",
+        "{{ record_watermark('stg_cards') }}",
     ],
 ) }}
 

@@ -15,7 +15,7 @@
     indexes=[built_at_index()],
     post_hook=[
         "{{ collapse_to_latest_run('customer_id') }}",
-        "{{ record_watermark() }}",
+        "{{ record_watermark('stg_customers') }}",
     ],
 ) }}
 

@@ -18,7 +18,7 @@
     ],
     post_hook=[
         "{{ collapse_to_latest_run('transaction_id') }}",
-        "{{ record_watermark() }}",
+        "{{ record_watermark('stg_transactions') }}",
     ],
 ) }}
 

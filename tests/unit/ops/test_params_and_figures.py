@@ -1,4 +1,4 @@
-"""bankcdc_ops without services: param validation, threshold figures, the failure message."""
+"""bankcdc_ops without services: param validation, threshold figures and their states, the failure message."""
 
 from __future__ import annotations
 
@@ -72,3 +72,12 @@ def test_reconciliation_totals_compare_as_numbers_and_missing_days_as_zero() -> 
         "rows": (3, 0), "key_sum": (6, 0), "amount_sum": (Decimal("10.50"), 0)}
     assert _diff_metrics(names, (3, 6, Decimal("10.50")), (3, 6, Decimal("11.50"))) == {
         "amount_sum": (Decimal("10.50"), Decimal("11.50"))}
+
+
+def test_a_warming_figure_is_recorded_and_shown_but_never_a_breach() -> None:
+    warming = Figure("ods", "seconds_since_build", "dbt_incremental", 90, 60, "cdc_max_ods_build_age_seconds",
+                     warming=True)
+    assert warming.state == "warming" and not warming.breached, "over its threshold, yet soon after start"
+    assert Figure("ods", "seconds_since_build", "dbt_incremental", 90, 60).state == "breached"
+    assert Figure("connect", "connector_running", "bank-dims", 0, failed=True, warming=True).breached, \
+        "a failed state check is never excused"
