@@ -1,120 +1,103 @@
-"""dbt through astronomer-cosmos: the project, a profile built from the clickhouse_dwh
-connection, and the record of each successful ODS build.
+"""What the dbt DAGs run: dbt_incremental's one build per run and dbt_test_suite's whole suite.
 
-Profile: Cosmos' own ClickHouse mapping (cosmos.profiles.clickhouse) claims only `generic`
-connections flagged with extra.clickhouse, and defaults to the native protocol on port 9000.
-Our connection is the ClickHouse provider's `clickhousedb` type over HTTP (port 8123, what
-chdb_http and clickhouse-server both serve), so a subclass maps that connection type. Cosmos
-writes the password into the profile as an environment-variable reference
-(`{{ env_var('COSMOS_CONN_CLICKHOUSEDB_PASSWORD') }}`) set only for the dbt process; it never
-appears in the DAG, the profile file or the logs.
+dbt connects with dbt/profiles.yml (the same profile as dbt by hand), its variables filled from
+the clickhouse_dwh connection for the dbt invocation only; the password never reaches a file or
+a log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
-from cosmos.profiles.base import DbtProfileConfigVars
-from cosmos.profiles.clickhouse import ClickhouseUserPasswordProfileMapping
+from bankcdc_ops.dbt_build import (FULL_TEST_SUITE, INCREMENTAL_BUILD, MODELS_XCOM_KEY, BuildOutcome,
+                                   previous_build, profile_variables, record_build, run_build, run_settings)
+from bankcdc_ops.errors import DbtBuildError, SourceInstantPending
+from bankcdc_ops.run_notes import set_run_note
+from bankcdc_ops.settings import CLICKHOUSE_CONN_ID, debezium_dir
 
-from bankcdc_ops.settings import CLICKHOUSE_CONN_ID, ODS_BUILD_TABLE, dbt_project_dir
+if TYPE_CHECKING:
+    from bankcdc_ops.source_instant import SourceInstant
 
 log = logging.getLogger(__name__)
 
-DBT_PROFILE = "bank_cdc"         # dbt_project.yml's profile
-DBT_TARGET = "airflow"
+
+def profile_environment(conn_id: str = CLICKHOUSE_CONN_ID) -> dict[str, str]:
+    """dbt/profiles.yml's variables from the ClickHouse connection (HTTP interface)."""
+    from airflow.sdk import Connection
+
+    conn = Connection.get(conn_id)
+    secure = str((conn.extra_dejson or {}).get("secure", False)).lower() in ("1", "true")
+    return profile_variables(conn.host or "localhost", conn.port or 8123, conn.login or "", conn.password or "",
+                             secure)
 
 
-class ClickHouseHttpProfileMapping(ClickhouseUserPasswordProfileMapping):
-    """dbt-clickhouse profile (HTTP driver) from an Airflow `clickhousedb` connection."""
+def incremental_build(context: dict[str, Any]) -> dict[str, Any]:
+    """dbt_incremental: choose the run's source instant, build every model once as of it, record it.
 
-    airflow_connection_type = "clickhousedb"
-    default_port = 8123
-    required_fields = ["host", "user", "schema"]
-    airflow_param_mapping = {
-        "host": "host",
-        "user": "login",
-        "password": "password",
-        "port": "port",
-        "schema": "schema",
-        "secure": "extra.secure",
-    }
+    Skips (nothing to build yet) while a stream has reported nothing; raises DbtBuildError naming
+    every failed model and test."""
+    from airflow.exceptions import AirflowSkipException
 
-    def _set_default_param(self, profile_dict: dict[str, Any]) -> dict[str, Any]:
-        profile_dict.setdefault("driver", "http")
-        return super()._set_default_param(profile_dict)
+    from bankcdc_ops import source_instant
+    from bankcdc_ops.connections import clickhouse, kafka_config
+    from cdc_consumer.config import ConsumerSettings
+    from confluent_kafka.admin import AdminClient
 
-
-# the same session settings as dbt/profiles.yml (which dbt users run by hand)
-PROFILE_ARGS: dict[str, Any] = {
-    "driver": "http",
-    "schema": "ods",
-    "connect_timeout": 10,
-    "send_receive_timeout": 600,
-    # lightweight DELETE of the delete+insert incremental strategy, synchronous
-    "custom_settings": {"mutations_sync": 2},
-}
-
-
-def profile_config(conn_id: str = CLICKHOUSE_CONN_ID) -> ProfileConfig:
-    return ProfileConfig(profile_name=DBT_PROFILE, target_name=DBT_TARGET,
-                         profile_mapping=ClickHouseHttpProfileMapping(
-                             conn_id=conn_id, profile_args=PROFILE_ARGS,
-                             dbt_config_vars=DbtProfileConfigVars(send_anonymous_usage_stats=False)))
-
-
-def project_config(project_dir: Path | None = None) -> ProjectConfig:
-    return ProjectConfig(dbt_project_path=project_dir or dbt_project_dir())
-
-
-def execution_config() -> ExecutionConfig:
-    """dbt runs inside the task's process (dbtRunner): dbt-core and dbt-clickhouse are installed
-    beside Airflow from the project's pinned requirements. The executable path is only what
-    Cosmos checks exists when `dbt` is not on PATH (an Airflow started without the venv activated)."""
-    return ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER,
-                           dbt_executable_path=Path(sys.executable).with_name("dbt"))
-
-
-def render_config() -> RenderConfig:
-    """One task per model; the project's tests as one task after every model (TestBehavior.AFTER_ALL).
-
-    LoadMode.DBT_LS renders from `dbt ls` with a mock profile (no connection lookup while
-    parsing); Cosmos caches its output per DAG and re-runs it only when the project changes.
-    """
-    return RenderConfig(load_method=LoadMode.DBT_LS, invocation_mode=InvocationMode.DBT_RUNNER,
-                        test_behavior=TestBehavior.AFTER_ALL, emit_datasets=False, enable_mock_profile=True)
-
-
-# every model task of one DAG run reads raw up to the same instant (the run's start minus dbt's
-# run_settle_s), so ODS tables, their SCD2 histories and the marts describe one moment even while
-# the filler writes, and a task retried after a crash reads exactly what its first try read
-# (Airflow's datetimes are UTC; the macro reads the text as UTC)
-UPPER_BOUND_TEMPLATE = "{{ (dag_run.start_date - macros.timedelta(seconds=2)).strftime('%Y-%m-%d %H:%M:%S.%f') }}"
-
-
-def operator_args() -> dict[str, Any]:
-    """Arguments of every Cosmos dbt task: the run's shared upper bound as the dbt var upper_bound
-    (see dbt/macros/cdc.sql run_upper_bound)."""
-    return {"vars": {"upper_bound": UPPER_BOUND_TEMPLATE}}
-
-
-def record_ods_build(dag_run_id: str, started_at: dt.datetime, models: list[str]) -> dict[str, Any]:
-    """Append the successful build to monitoring.ods_build (cdc_monitoring reads its age)."""
-    from bankcdc_ops.connections import clickhouse
-
-    finished_at = dt.datetime.now(dt.timezone.utc)
-    client = clickhouse()
+    ti, run_id = context["ti"], context["run_id"]
+    started_at = dt.datetime.now(dt.timezone.utc)
+    ch = clickhouse()
     try:
-        client.insert(ODS_BUILD_TABLE, [[finished_at, started_at, dag_run_id, models]],
-                      column_names=["finished_at", "started_at", "dag_run_id", "models"])
+        previous = previous_build(ch)
+        admin = AdminClient({**kafka_config(), "socket.timeout.ms": 10000})
+        try:
+            instant = source_instant.choose(ch, admin, source_instant.connectors_from(debezium_dir()),
+                                            ConsumerSettings.from_env().group_id, previous.source_upper_bound)
+        except SourceInstantPending as exc:
+            raise AirflowSkipException(f"warming up, nothing to build yet: {exc}") from exc
+        log.info("%s", instant.describe())
+        for stream in instant.streams:
+            log.info("  %s", stream.describe())
+        env = {**profile_environment(), **run_settings(instant.source_upper_bound, instant.loaded_upper_bound,
+                                                       previous.loaded_upper_bound, test_scope="run")}
+        outcome = run_build(INCREMENTAL_BUILD, env, lambda models: ti.xcom_push(key=MODELS_XCOM_KEY, value=models),
+                            label=_label(run_id))
+        record_build(ch, run_id, started_at, outcome, instant.source_upper_bound, instant.loaded_upper_bound)
     finally:
-        client.close()
-    seconds = (finished_at - started_at).total_seconds()
-    log.info("ODS build of run %s recorded in %s: %d models, %.0fs", dag_run_id, ODS_BUILD_TABLE, len(models), seconds)
-    return {"finished_at": finished_at.isoformat(), "seconds": seconds, "models": len(models)}
+        ch.close()
+    set_run_note(context["dag"].dag_id, run_id, _note(instant, outcome))
+    for name, result in sorted(outcome.models.items()):
+        log.info("%-8s %s: %s", result.status.upper(), name, result.message)
+    _raise_on_failure(outcome)
+    log.info("%s; source instant %s recorded in monitoring.ods_build", outcome.summary(),
+             instant.source_upper_bound.isoformat())
+    return {"source_instant": instant.source_upper_bound.isoformat(),
+            "loaded_upper_bound": instant.loaded_upper_bound.isoformat(),
+            "limited_by": instant.limited_by.describe(), "dbt_seconds": round(outcome.seconds, 2),
+            "cpu_seconds": round(outcome.cpu_seconds, 2), "models": len(outcome.models)}
+
+
+def full_test_suite(context: dict[str, Any]) -> dict[str, Any]:
+    """dbt_test_suite: every test of the project over whole tables; raises naming each failed test."""
+    env = {**profile_environment(), **run_settings(None, None, None, test_scope="full")}
+    outcome = run_build(FULL_TEST_SUITE, env, lambda _models: None, label=_label(context["run_id"]))
+    _raise_on_failure(outcome)
+    log.info("%s", outcome.summary())
+    return {"dbt_seconds": round(outcome.seconds, 2), "cpu_seconds": round(outcome.cpu_seconds, 2)}
+
+
+def _note(instant: SourceInstant, outcome: BuildOutcome) -> str:
+    """The run's note in the UI: what the run shows of the source, and how the build went."""
+    return (f"**Source instant T: {instant.source_upper_bound:%Y-%m-%d %H:%M:%S.%f} UTC.** ODS and the fraud marts "
+            f"of this run show every change committed in PostgreSQL by then.\n\n"
+            f"Limited by {instant.limited_by.describe()}.\n\n{outcome.summary()}.")
+
+
+def _raise_on_failure(outcome: BuildOutcome) -> None:
+    if not outcome.ok:
+        raise DbtBuildError(outcome.summary())
+
+
+def _label(run_id: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in run_id)[:80]

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bankcdc_ops.dbt_build import profile_variables
 from bankcdc_ops.errors import ParamError
 from bankcdc_ops.settings import dbt_project_dir
 
@@ -50,17 +51,29 @@ def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
         raise ParamError(f"CLICKHOUSE_PORT={port!r} is not a TCP port: set CLICKHOUSE_PORT to ClickHouse's HTTP "
                          "port (1-65535, default 8123) for dbt/profiles.yml")
     env = {**os.environ, **stack_env}
+    env.update(profile_variables(stack_env["CLICKHOUSE_HOST"], port, "transformer",
+                                 stack_env["CLICKHOUSE_TRANSFORMER_PASSWORD"]))
     env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_LOG_PATH=str(work_dir / "logs"),
                DBT_TARGET_PATH=str(work_dir / "target"), DBT_USE_COLORS="false")
     return env
 
 
-def run_dbt(args: list[str], stack_env: dict[str, str], work_dir: Path, timeout: float = 1800) -> DbtResult:
-    """`dbt <args>` against the project; never raises on a dbt failure (see DbtResult.ok)."""
-    project = dbt_project_dir()
+def run_dbt(args: list[str], stack_env: dict[str, str], work_dir: Path, timeout: float = 1800,
+            project: Path | None = None) -> DbtResult:
+    """`dbt <args>` against the project (default: bankcdc_ops.settings.dbt_project_dir()); never
+    raises on a dbt failure (see DbtResult.ok)."""
+    project = project or dbt_project_dir()
     work_dir.mkdir(parents=True, exist_ok=True)
     cmd = [str(dbt_executable()), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
     start = time.monotonic()
     out = subprocess.run(cmd, env=dbt_env(stack_env, work_dir), cwd=work_dir, capture_output=True,
                          text=True, timeout=timeout)
     return DbtResult(tuple(args), out.returncode, out.stdout + out.stderr, time.monotonic() - start)
+
+
+def parse_project(stack_env: dict[str, str], target_dir: Path, timeout: float = 600,
+                  project: Path | None = None) -> DbtResult:
+    """`dbt parse` into target_dir: the manifest Airflow renders dbt_incremental from, and the
+    partial-parse state its first build starts warm from (same profile variables as the build)."""
+    return run_dbt(["parse", "--target-path", str(target_dir)], stack_env, target_dir / "parse", timeout=timeout,
+                   project=project)

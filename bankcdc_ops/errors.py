@@ -21,3 +21,19 @@ class ThresholdExceededError(OpsError):
 
 class ReconciliationError(OpsError):
     """reconciliation: PostgreSQL and ODS disagree on settled rows."""
+
+
+class NothingToReconcile(OpsError):
+    """reconciliation: no dbt_incremental build yet, so no source instant to compare as of."""
+
+
+class SourceInstantError(OpsError):
+    """The run's source instant cannot be chosen: Kafka did not answer."""
+
+
+class SourceInstantPending(SourceInstantError):
+    """No source instant yet: a stream has loaded nothing and its connector sent no heartbeat."""
+
+
+class DbtBuildError(OpsError):
+    """dbt_incremental: the dbt build failed; the message names the failed models and tests."""

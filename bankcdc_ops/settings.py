@@ -6,6 +6,7 @@ bankcdc_stack.environment and docker-compose.yml); no credential is ever read he
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,11 @@ CLICKHOUSE_CONN_ID = "clickhouse_dwh"            # transformer: reads raw, owns 
 CLICKHOUSE_RAW_CONN_ID = "clickhouse_raw_loader"  # loader: the only role that writes raw (pg_to_ch)
 KAFKA_CONN_ID = "kafka_default"
 CONNECT_CONN_ID = "kafka_connect"
+AIRFLOW_API_CONN_ID = "airflow_api"              # Airflow's REST API, to write the notes of DAG runs
+
+# dbt_incremental starts a run this often, never two at once; dbt builds share one pool slot
+DBT_RUN_INTERVAL = dt.timedelta(seconds=30)
+DBT_POOL = "dbt"
 
 MONITORING_TABLE = "monitoring.cdc_lag"
 ODS_BUILD_TABLE = "monitoring.ods_build"
@@ -43,11 +49,13 @@ THRESHOLDS: dict[str, Threshold] = {t.variable: t for t in (
               "age of the newest Debezium heartbeat seen in ClickHouse, and its commit-to-load time"),
     Threshold("cdc_max_ods_build_age_seconds", 1800, "seconds",
               "time since the last successful dbt_incremental build"),
+    Threshold("cdc_max_ods_source_age_seconds", 900, "seconds",
+              "age of the source instant the last successful dbt_incremental build showed"),
 )}
 
 RECONCILIATION_SETTLE_VARIABLE = "reconciliation_settle_seconds"
 RECONCILIATION_SETTLE_DEFAULT = 120.0
-"""Rows changed in PostgreSQL this recently are in flight (not yet in raw): not compared."""
+"""Rows changed in PostgreSQL after the source instant minus this are in flight: not compared."""
 
 
 def repo_root() -> Path:

@@ -7,6 +7,8 @@ from typing import Mapping
 
 from bankcdc_stack.settings import HOST, StackSettings
 
+RUN_NOTES_USER = "run-notes"   # a SimpleAuthManager user with the role `user` (bankcdc_stack.services.airflow)
+
 
 def client_environment(settings: StackSettings, secrets: Mapping[str, str]) -> dict[str, str]:
     """What a client of the running stack needs (`bankcdc-stack env` prints it)."""
@@ -43,5 +45,8 @@ def airflow_connections(settings: StackSettings, secrets: Mapping[str, str]) -> 
         "kafka_default": {"conn_type": "generic", "host": HOST, "port": settings.kafka_port,
                           "extra": {"bootstrap.servers": f"{HOST}:{settings.kafka_port}"}},
         "kafka_connect": {"conn_type": "http", "host": HOST, "port": settings.connect_port, "schema": "http"},
+        # Airflow's own REST API, as the user that may only write notes on DAG runs (dbt_incremental's T)
+        "airflow_api": {"conn_type": "http", "host": HOST, "port": settings.airflow_port, "schema": "http",
+                        "login": RUN_NOTES_USER, "password": secrets["AIRFLOW_RUN_NOTES_PASSWORD"]},
     }
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}

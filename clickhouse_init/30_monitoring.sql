@@ -23,7 +23,7 @@ PARTITION BY toYYYYMM(ts)
 ORDER BY (stage, metric, ts)
 TTL toDateTime(ts) + INTERVAL 90 DAY;
 
--- monitoring.ods_build: one row per successful dbt_incremental run (models built, tests passed);
+-- monitoring.ods_build: one row per dbt_incremental build (models built, tests passed);
 -- cdc_monitoring measures the time since the newest one.
 CREATE TABLE IF NOT EXISTS monitoring.ods_build
 (
@@ -34,3 +34,16 @@ CREATE TABLE IF NOT EXISTS monitoring.ods_build
 )
 ENGINE = MergeTree
 ORDER BY finished_at;
+
+-- Since one dbt build per run (bankcdc_ops.dbt_build): failed builds are recorded too (status,
+-- failed models and tests), with the run's source instant T, its load bound, and the build's cost.
+ALTER TABLE monitoring.ods_build ADD COLUMN IF NOT EXISTS status LowCardinality(String) DEFAULT 'success';
+ALTER TABLE monitoring.ods_build ADD COLUMN IF NOT EXISTS failed Array(String);
+ALTER TABLE monitoring.ods_build ADD COLUMN IF NOT EXISTS source_instant DateTime64(6, 'UTC');
+ALTER TABLE monitoring.ods_build ADD COLUMN IF NOT EXISTS loaded_upper_bound DateTime64(6, 'UTC');
+ALTER TABLE monitoring.ods_build ADD COLUMN IF NOT EXISTS dbt_seconds Float64;
+ALTER TABLE monitoring.ods_build ADD COLUMN IF NOT EXISTS cpu_seconds Float64;
+
+-- state: ok | warming (not measurable yet soon after start, e.g. no ODS build: never a breach) | breached
+ALTER TABLE monitoring.cdc_lag ADD COLUMN IF NOT EXISTS state LowCardinality(String) DEFAULT if(breached, 'breached', 'ok');
+ALTER TABLE monitoring.ods_build ADD COLUMN IF NOT EXISTS task_cpu_seconds Float64;

@@ -1,62 +1,64 @@
-"""dbt_incremental: the dbt project (staging, ODS incremental, fraud marts), one task per model."""
+"""dbt_incremental: the dbt project (staging, ODS incremental, fraud marts), one build per run."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import dag, task
-from cosmos import DbtTaskGroup
-from cosmos.constants import DbtResourceType
+from airflow.sdk import TaskGroup, dag, task
 
 from bankcdc_ops import dbt as ops_dbt
+from bankcdc_ops.dbt_manifest import load_graph
+from bankcdc_ops.deferred.dbt_model import BUILD_TASK_ID, DbtModelTask
+from bankcdc_ops.settings import DBT_POOL, DBT_RUN_INTERVAL
 
-DOC = """
-### dbt incremental build (staging -> ODS -> fraud marts)
+DOC = f"""
+### dbt incremental build (staging -> ODS -> fraud marts), every {DBT_RUN_INTERVAL.seconds} s
 
-Runs the dbt project in `dbt/` every 5 minutes through astronomer-cosmos: **one task per dbt
-model** in the `dbt` group (a failure shows which model), then the project's **tests** in one
-task after every model, then `record_ods_build` appends the successful build to
-`monitoring.ods_build` (cdc_monitoring alerts when it gets old).
-
-* ODS models are incremental on the raw rows' load time (see the models' docstrings): a run
-  costs what the new data costs, and re-running changes nothing.
-* Every model task of a run reads raw up to the same instant (the run's start minus 2 s, dbt var
-  `upper_bound`): the ODS tables, SCD2 histories and marts of one run agree with each other while
-  the filler keeps writing, and a task retried after a crash reads what its first try read.
-* `max_active_runs=1`: runs never overlap; a slow run delays the next one instead.
-* ClickHouse: connection **clickhouse_dwh** (user `transformer`); Cosmos builds the dbt profile
-  from it; the credential reaches dbt only as an environment variable.
+* **`dbt_build`** chooses the run's **source instant T**: the latest commit time through which
+  every Kafka partition of every Debezium connector has been loaded into raw (heartbeats move
+  idle streams forward). It then runs **one `dbt build`** in which every model and test reads
+  the changes committed by T, so ODS tables, SCD2 histories and fraud marts describe one moment
+  of the source, and no mart row references an entity ODS lacks. T, the stream that limited it
+  and the build's cost are in the task log, its XCom and `monitoring.ods_build`.
+* **One task per dbt model** in the `dbt` group (edges: dbt's lineage): each ends when the build
+  reports its model and the model's tests (it waits in the triggerer, no worker process). A
+  failed model or test fails its own task, naming it; a model dbt then skipped fails too, naming
+  what failed upstream.
+* Tests of a run read only what the run changed (`macros/test_scope.sql`); the whole suite runs
+  hourly in `dbt_test_suite`.
+* Runs start every {DBT_RUN_INTERVAL.seconds} s and never overlap (`max_active_runs=1`): a slow
+  run delays the next one, nothing piles up. Before any stream has reported (first seconds of
+  a new stack) `dbt_build` skips: warming up, not failed.
+* ClickHouse: connection **clickhouse_dwh** (user `transformer`); dbt/profiles.yml reads it from
+  the environment of the dbt invocation only. Kafka: **kafka_default** (offsets, read-only).
 """
 
 
 @dag(
-    schedule="*/5 * * * *",
+    schedule=DBT_RUN_INTERVAL,
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(minutes=30),
-    default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=30)},
+    default_args={"retries": 0},
     tags=["bank-cdc", "dbt", "ods"],
     doc_md=DOC,
 )
 def dbt_incremental() -> None:
-    build = DbtTaskGroup(
-        group_id="dbt",
-        project_config=ops_dbt.project_config(),
-        profile_config=ops_dbt.profile_config(),
-        execution_config=ops_dbt.execution_config(),
-        render_config=ops_dbt.render_config(),
-        operator_args=ops_dbt.operator_args(),
-    )
-    models = sorted(node.name for node in build.dbt_graph.filtered_nodes.values()
-                    if node.resource_type == DbtResourceType.MODEL)
+    @task(task_id=BUILD_TASK_ID, retries=1, retry_delay=dt.timedelta(seconds=10), pool=DBT_POOL)
+    def dbt_build(**context) -> dict:
+        """Choose the source instant T, run `dbt build` once as of T, record the build."""
+        return ops_dbt.incremental_build(context)
 
-    @task(retries=2)
-    def record_ods_build(**context) -> dict:
-        """Append this successful build to monitoring.ods_build."""
-        return ops_dbt.record_ods_build(context["run_id"], context["dag_run"].start_date, models)
-
-    build >> record_ods_build()
+    dbt_build()
+    graph = load_graph()
+    with TaskGroup("dbt", tooltip="one task per dbt model, reported by the run's single dbt build"):
+        # edges show dbt's lineage; trigger_rule "always" lets every model task wait on the build
+        # from the start and end with it (a model dbt skipped fails with its upstream's name)
+        tasks = {name: DbtModelTask(task_id=name, model=name, trigger_rule="always") for name in graph.models}
+    for name, model in graph.models.items():
+        for upstream in model.upstream:
+            tasks[upstream] >> tasks[name]
 
 
 dbt_incremental()

@@ -1,3 +1,4 @@
+{{ config(tags=['full_suite']) }}
 -- stg views keep a replayed event (same key, change_version, change_lsn) until raw merges it
 -- away; downstream models count it once. That is only sound if a replay carries exactly the same
 -- values: two different row images under one LSN would be a loader bug.

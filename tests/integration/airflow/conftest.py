@@ -7,6 +7,7 @@ by tests/conftest.py), so the scheduler never races these runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -19,6 +20,8 @@ from typing import Any, Iterator
 
 import pytest
 from clickhouse_connect.driver.client import Client
+
+from bankcdc_stack.airflow_api import AirflowApi
 
 from ..cdc_helpers import TABLE_KEYS, ch_client, ch_state, diff_states, pg_columns, pg_state, wait_for
 
@@ -117,3 +120,19 @@ def ods_build(stack_env: dict[str, str], filler_env: dict[str, str], pg_admin_ds
               ch_admin: Client) -> DagTestRun:
     """ODS built once for the tests that only need it built (monitoring, reconciliation)."""
     return build_ods(stack_env, filler_env, pg_admin_dsn, ch_admin)
+
+
+@contextlib.contextmanager
+def unpaused(api: AirflowApi, dag: str) -> Iterator[None]:
+    """The scheduler runs a DAG's runs only while it is unpaused. Paused again after its runs
+    ended; one the scheduler created in between is failed, or it would wait forever."""
+    api.set_paused(dag, False)
+    try:
+        yield
+    finally:
+        wait_for(lambda: not api.run_ids(dag, "running") and not api.run_ids(dag, "queued"), timeout=600,
+                 interval=1, what=f"{dag}'s runs to end")
+        api.set_paused(dag, True)
+        for state in ("queued", "running"):
+            for run_id in api.run_ids(dag, state):
+                api.set_run_state(dag, run_id, "failed")

@@ -24,6 +24,8 @@ for dag_id, dag in bag.dags.items():
         "catchup": dag.catchup, "tasks": sorted(t.task_id for t in dag.tasks),
         "default_retries": (dag.default_args or {}).get("retries"),
         "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+        "in_triggerer": sorted(t.task_id for t in dag.tasks if getattr(t, "start_from_trigger", False)),
+        "pools": {t.task_id: t.pool for t in dag.tasks},
     }
 print("DAGBAG_JSON=" + json.dumps({"errors": {k: v for k, v in bag.import_errors.items()}, "dags": dags}))
 """
@@ -60,7 +62,7 @@ def dagbag(stack: object, stack_env: dict[str, str]) -> dict:
 
 def test_dag_folder_imports_without_errors(dagbag: dict) -> None:
     assert dagbag["errors"] == {}
-    assert set(dagbag["dags"]) == {"dbt_incremental", "cdc_monitoring", "pg_to_ch", "reconciliation"}
+    assert set(dagbag["dags"]) == {"dbt_incremental", "dbt_test_suite", "cdc_monitoring", "pg_to_ch", "reconciliation"}
 
 
 def test_dags_are_documented_tagged_and_named_after_their_file(dagbag: dict) -> None:
@@ -72,16 +74,17 @@ def test_dags_are_documented_tagged_and_named_after_their_file(dagbag: dict) -> 
         assert dag["catchup"] is False, dag_id
 
 
-def test_dbt_incremental_has_one_task_per_model_then_tests(dagbag: dict) -> None:
+def test_dbt_incremental_is_one_build_and_one_triggerer_task_per_model(dagbag: dict) -> None:
     dag = dagbag["dags"]["dbt_incremental"]
     models = _models()
     assert len(models) >= 10
-    assert dag["tasks"] == sorted([f"dbt.{m}_run" for m in models] + ["dbt.dbt_test", "record_ods_build"])
+    assert dag["tasks"] == sorted([f"dbt.{m}" for m in models] + ["dbt_build"])
+    assert dag["in_triggerer"] == sorted(f"dbt.{m}" for m in models), "model tasks start no worker process"
     assert dag["max_active_runs"] == 1, "no overlapping runs"
-    assert _ancestors(dag["upstream"], "dbt.dbt_test") >= {f"dbt.{m}_run" for m in models}, "tests after every model"
-    assert dag["upstream"]["record_ods_build"] == ["dbt.dbt_test"], "recorded only after models and tests"
-    assert "dbt.stg_transactions_run" in dag["upstream"]["dbt.ods_transactions_run"]
-    assert dag["schedule"] == "*/5 * * * *"
+    assert dag["schedule"] == "0:00:30", "a run every 30 s, never two at once"
+    assert "dbt.stg_transactions" in dag["upstream"]["dbt.ods_transactions"], "edges show dbt's lineage"
+    assert dag["upstream"]["dbt_build"] == [], "the build is not held back by its model tasks"
+    assert dag["pools"]["dbt_build"] == dagbag["dags"]["dbt_test_suite"]["pools"]["dbt_test"] == "dbt"
 
 
 def test_monitoring_backfill_and_reconciliation_tasks(dagbag: dict) -> None:
@@ -89,6 +92,7 @@ def test_monitoring_backfill_and_reconciliation_tasks(dagbag: dict) -> None:
     assert dags["cdc_monitoring"]["tasks"] == sorted(
         ["connect", "replication_slots", "kafka", "clickhouse_freshness", "end_to_end", "ods_build"])
     assert dags["cdc_monitoring"]["max_active_runs"] == 1
+    assert dags["cdc_monitoring"]["in_triggerer"] == dags["cdc_monitoring"]["tasks"], "no worker process a minute"
     assert dags["pg_to_ch"]["tasks"] == ["copy_rows", "validate_params"]
     assert dags["pg_to_ch"]["upstream"]["copy_rows"] == ["validate_params"]
     assert dags["pg_to_ch"]["schedule"] == "None", "triggered by hand"
@@ -112,7 +116,8 @@ def test_the_test_stack_keeps_its_dags_paused(stack_env: dict[str, str]) -> None
         if out.returncode != 0 or not listing:
             return None
         rows = {d["dag_id"]: d for d in json.loads(listing[-1])}
-        return rows if {"cdc_monitoring", "dbt_incremental", "reconciliation", "pg_to_ch"} <= set(rows) else None
+        return rows if {"cdc_monitoring", "dbt_incremental", "dbt_test_suite", "reconciliation",
+                        "pg_to_ch"} <= set(rows) else None
 
     from ..cdc_helpers import wait_for
 

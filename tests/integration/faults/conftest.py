@@ -12,7 +12,9 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_stack.stack import Stack
 
 from ..cdc_helpers import ch_client
-from .recovery import HEAVY, LIGHT, AirflowApi, FaultReport, LoadProfile, unwell_parts
+from bankcdc_stack.airflow_api import AirflowApi
+
+from .recovery import HEAVY, LIGHT, FaultReport, LoadProfile, unwell_parts
 
 
 @pytest.fixture(scope="session")
@@ -47,4 +49,4 @@ def ch(stack_env: dict[str, str]) -> Iterator[Client]:
 @pytest.fixture
 def airflow_api(stack: Stack) -> AirflowApi:
     env = stack.ctx.env
-    return AirflowApi(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
+    return AirflowApi.for_stack(env, stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])

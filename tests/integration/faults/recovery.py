@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-import requests
 from clickhouse_connect.driver.client import Client
 
 from bankcdc_ops.dbt_cli import run_dbt
@@ -130,55 +129,6 @@ def raw_redeliveries(ch: Client) -> int:
         total += ch.query(f"SELECT sum(c - 1) FROM (SELECT count() AS c FROM raw.`{table}` "
                           f"GROUP BY {key}, _version, _lsn HAVING c > 1)").result_rows[0][0] or 0
     return int(total)
-
-
-class AirflowApi:
-    """Airflow's REST API as the UI uses it (JWT from /auth/token)."""
-
-    def __init__(self, base_url: str, user: str, password: str) -> None:
-        self.base = base_url.rstrip("/")
-        response = requests.post(f"{self.base}/auth/token", json={"username": user, "password": password},
-                                 timeout=30)
-        response.raise_for_status()
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=60, **kwargs)
-        assert response.ok, f"{method} {path}: {response.status_code} {response.text[:500]}"
-        return response.json() if response.content else None
-
-    def wait_parsed(self, dag_id: str, timeout: float = 600) -> None:
-        """Until the dag-processor has serialised the DAG (Cosmos renders dbt_incremental from `dbt ls`)."""
-        wait_for(lambda: self.session.get(f"{self.base}/api/v2/dags/{dag_id}", timeout=30).ok, timeout=timeout,
-                 interval=5, what=f"the dag-processor to parse {dag_id}")
-
-    def set_paused(self, dag_id: str, paused: bool) -> None:
-        self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
-
-    def trigger(self, dag_id: str) -> str:
-        return self.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})["dag_run_id"]
-
-    def runs(self, dag_id: str, state: str) -> list[str]:
-        return [run["dag_run_id"] for run in self.call("GET", f"/dags/{dag_id}/dagRuns",
-                                                        params={"state": state, "limit": 100})["dag_runs"]]
-
-    def set_run_state(self, dag_id: str, run_id: str, state: str) -> None:
-        self.call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": state})
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                         params={"limit": 200})["task_instances"]
-
-    def set_variable(self, key: str, value: str) -> None:
-        self.session.delete(f"{self.base}/api/v2/variables/{key}", timeout=30)
-        self.call("POST", "/variables", json={"key": key, "value": value})
-
-    def delete_variable(self, key: str) -> None:
-        self.session.delete(f"{self.base}/api/v2/variables/{key}", timeout=30)
 
 
 class FaultReport:

@@ -1,6 +1,7 @@
 """Issue 7: kill -9 the Airflow scheduler (and the task processes it runs) in the middle of a
-scheduled dbt_incremental run, under load. The run finishes by itself after the restart (the
-killed model task times out and is retried), and ODS equals PostgreSQL row for row."""
+scheduled dbt_incremental build, under load. The run finishes by itself after the restart (the
+killed build task times out and is retried as of a new source instant), and ODS equals
+PostgreSQL row for row."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from typing import Iterator
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from bankcdc_ops.deferred.dbt_model import BUILD_TASK_ID
 from bankcdc_stack import faults
+from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
 
 from ..cdc_helpers import assert_raw_equals_pg, wait_for
 from ..ods_compare import ods_mismatches
-from .recovery import (AirflowApi, FaultReport, Filler, LoadProfile, build_ods, ods_integrity, wait_streaming)
+from .recovery import (FaultReport, Filler, LoadProfile, build_ods, ods_integrity, wait_streaming)
 
 pytestmark = pytest.mark.integration
 DAG = "dbt_incremental"
@@ -35,15 +38,15 @@ def scheduled_dbt(airflow_api: AirflowApi) -> Iterator[AirflowApi]:
     finally:
         airflow_api.set_paused(DAG, True)
         for state in ("queued", "running"):
-            for run_id in airflow_api.runs(DAG, state):
+            for run_id in airflow_api.run_ids(DAG, state):
                 airflow_api.set_run_state(DAG, run_id, "failed")
 
 
-def _running_model(api: AirflowApi) -> tuple[str, str] | None:
-    """(run id, task id) of a dbt model task running in any run of the DAG."""
-    for run_id in api.runs(DAG, "running"):
+def _running_build(api: AirflowApi) -> tuple[str, str] | None:
+    """(run id, task id) of the dbt build task running in any run of the DAG."""
+    for run_id in api.run_ids(DAG, "running"):
         for ti in api.task_instances(DAG, run_id):
-            if ti["state"] == "running" and ti["task_id"].startswith("dbt."):
+            if ti["state"] == "running" and ti["task_id"] == BUILD_TASK_ID:
                 return run_id, ti["task_id"]
     return None
 
@@ -56,10 +59,10 @@ def test_kill_scheduler_mid_dbt_run_then_run_completes_and_ods_equals_postgres(
     try:
         wait_streaming(ch)
         started = dt.datetime.now(UTC)
-        if not api.runs(DAG, "running") and not api.runs(DAG, "queued"):
+        if not api.run_ids(DAG, "running") and not api.run_ids(DAG, "queued"):
             api.trigger(DAG)  # unpausing usually schedules one already
-        run_id, model = wait_for(lambda: _running_model(api), timeout=900, interval=1.0,
-                                 what=f"a dbt model task of {DAG} to be running")
+        run_id, model = wait_for(lambda: _running_build(api), timeout=900, interval=1.0,
+                                 what=f"the dbt build of a {DAG} run to be running")
         killed = faults.crash(stack, "airflow-scheduler")
         assert killed and faults.is_down(stack, "airflow-scheduler")
         assert stack.services["airflow"].processes()[0].pid() is not None, "only the scheduler crashed"
@@ -74,11 +77,13 @@ def test_kill_scheduler_mid_dbt_run_then_run_completes_and_ods_equals_postgres(
     finally:
         filler.stop()
     assert tries[model] >= 2, f"{model} was killed mid-run, so it must have been retried (tries: {tries})"
-    ended = dt.datetime.fromisoformat(api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}")["end_date"])
-    bounds = ch.query("SELECT DISTINCT upper_bound FROM ods.dbt_watermarks "
+    retry_started, ended, instant = ch.query(
+        "SELECT started_at, finished_at, source_instant FROM monitoring.ods_build "
+        "WHERE dag_run_id = {r:String} AND status = 'success'", parameters={"r": run_id}).result_rows[0]
+    bounds = ch.query("SELECT DISTINCT source_upper_bound FROM ods.dbt_watermarks "
                       "WHERE recorded_at BETWEEN {s:DateTime64(6)} AND {e:DateTime64(6)}",
-                      parameters={"s": started, "e": ended}).result_rows
-    assert len(bounds) == 1, f"every model of the run, retried ones too, reads raw up to one instant: {bounds}"
+                      parameters={"s": retry_started, "e": ended}).result_rows
+    assert bounds == [(instant,)], f"every model of the retried build reads the source as of its one T: {bounds}"
     assert_raw_equals_pg(pg_admin_dsn, ch, timeout=300)
     # what the interrupted run built: right for every key that had settled well before it started
     settled = ods_mismatches(pg_admin_dsn, ch, ignore_changed_after=started - dt.timedelta(seconds=60))

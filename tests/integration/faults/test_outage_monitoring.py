@@ -13,11 +13,12 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from bankcdc_stack import faults
+from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
 
 from ..airflow.conftest import DagTestRun, dag_test
 from ..cdc_helpers import assert_raw_equals_pg, wait_for
-from .recovery import (AirflowApi, FaultReport, Filler, LoadProfile, newest_transaction, pg_scalar,
+from .recovery import (FaultReport, Filler, LoadProfile, newest_transaction, pg_scalar,
                        seconds_until_loaded, wait_streaming)
 
 pytestmark = pytest.mark.integration
@@ -33,8 +34,7 @@ OUTAGES = {"consumer": ("kafka", "consumer_lag_messages", 1000),
 
 @pytest.fixture(scope="module")
 def thresholds(stack: Stack) -> Iterator[None]:
-    api = AirflowApi(f"http://127.0.0.1:{stack.ctx.env['AIRFLOW_PORT']}", "admin",
-                     stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
+    api = AirflowApi.for_stack(dict(stack.ctx.env), stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
     for key, value in THRESHOLDS.items():
         api.set_variable(key, value)
     yield
