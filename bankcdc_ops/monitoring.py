@@ -2,7 +2,8 @@
 
 A stage task measures its figures, appends every one of them to monitoring.cdc_lag,
 and only then fails if one breached its threshold, so the time series has no gaps
-exactly when something is wrong.
+exactly when something is wrong. A figure can also be *warming*: not yet measurable because
+the pipeline has just started (no ODS build yet, say); it is recorded and shown, never a breach.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from bankcdc_ops.errors import ThresholdExceededError
 from bankcdc_ops.settings import MONITORING_TABLE
 
 log = logging.getLogger(__name__)
-COLUMNS = ["ts", "stage", "metric", "subject", "value", "threshold", "breached", "detail", "dag_run_id"]
+COLUMNS = ["ts", "stage", "metric", "subject", "value", "threshold", "breached", "detail", "dag_run_id", "state"]
+OK, WARMING, BREACHED = "ok", "warming", "breached"
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,20 @@ class Figure:
     variable: str = ""                 # the Airflow Variable holding the threshold
     detail: str = ""
     failed: bool = False               # a state check that failed (connector not RUNNING, slot lost, ...)
+    warming: bool = False              # not measurable yet, soon after start: shown, never a breach
     ts: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @property
     def breached(self) -> bool:
         if self.failed:
             return True
+        if self.warming:
+            return False
         return self.threshold is not None and (math.isnan(self.value) or self.value > self.threshold)
+
+    @property
+    def state(self) -> str:
+        return BREACHED if self.breached else WARMING if self.warming else OK
 
     def describe(self) -> str:
         text = f"[{self.stage}] {self.subject} {self.metric}={_fmt(self.value)}"
@@ -58,8 +67,8 @@ def record(figures: Iterable[Figure], dag_run_id: str) -> int:
     """Append figures to monitoring.cdc_lag; returns how many."""
     from bankcdc_ops.connections import clickhouse
 
-    rows = [[f.ts, f.stage, f.metric, f.subject, f.value, f.threshold, int(f.breached), f.detail, dag_run_id]
-            for f in figures]
+    rows = [[f.ts, f.stage, f.metric, f.subject, f.value, f.threshold, int(f.breached), f.detail, dag_run_id,
+             f.state] for f in figures]
     if not rows:
         return 0
     client = clickhouse()
@@ -70,13 +79,22 @@ def record(figures: Iterable[Figure], dag_run_id: str) -> int:
     return len(rows)
 
 
-def record_and_check(stage: str, figures: list[Figure], dag_run_id: str) -> list[str]:
-    """Record every figure of a stage, log them, then raise naming each breached figure."""
+def record_and_report(stage: str, figures: list[Figure], dag_run_id: str) -> list[str]:
+    """Record every figure of a stage and log them, in one message (a task run in the triggerer
+    wakes its supervisor once per log message); returns the breached ones, described."""
     count = record(figures, dag_run_id)
-    for figure in figures:
-        log.info("%s%s", "BREACH " if figure.breached else "ok     ", figure.describe())
-    log.info("%s: recorded %d figures in %s", stage, count, MONITORING_TABLE)
-    breaches = [f.describe() for f in figures if f.breached]
+    lines = [f"  {figure.state.upper():8s} {figure.describe()}" for figure in figures]
+    log.info("%s: %d figures recorded in %s\n%s", stage, count, MONITORING_TABLE, "\n".join(lines))
+    return [f.describe() for f in figures if f.breached]
+
+
+def breach_message(stage: str, breaches: list[str]) -> str:
+    return f"{stage}: {len(breaches)} threshold(s) exceeded: " + "; ".join(breaches)
+
+
+def record_and_check(stage: str, figures: list[Figure], dag_run_id: str) -> list[str]:
+    """Record and log every figure of a stage, then raise naming each breached figure."""
+    breaches = record_and_report(stage, figures, dag_run_id)
     if breaches:
-        raise ThresholdExceededError(f"{stage}: {len(breaches)} threshold(s) exceeded: " + "; ".join(breaches))
+        raise ThresholdExceededError(breach_message(stage, breaches))
     return [f.describe() for f in figures]

@@ -263,21 +263,49 @@ def _wait_for_beat(client: "Client", source: str, beat: dt.datetime,
         time.sleep(1.0)
 
 
-# -- ODS build -----------------------------------------------------------------------------------
+# -- ODS build ----------------------------------------------------------------------------------
 
 def ods_build_figures() -> list[Figure]:
-    """Seconds since the last successful dbt_incremental build (monitoring.ods_build)."""
+    """Seconds since the last successful dbt_incremental build, and how old its source instant T
+    is (what the ODS tables and fraud marts show lags the source by that much).
+
+    Before the first build, soon after the pipeline started (its first heartbeat in ClickHouse,
+    less than cdc_max_ods_build_age_seconds ago), both are *warming*, not breached."""
     from bankcdc_ops.connections import clickhouse
 
     limit = read_threshold("cdc_max_ods_build_age_seconds")
+    source_limit = read_threshold("cdc_max_ods_source_age_seconds")
     client = clickhouse()
     try:
-        builds, newest, now = client.query(
-            f"SELECT count(), max(finished_at), now64(3) FROM {ODS_BUILD_TABLE}").result_rows[0]
+        builds, newest, instant, now = client.query(
+            f"SELECT count(), max(finished_at), max(source_instant), now64(3) FROM {ODS_BUILD_TABLE} "
+            "WHERE status = 'success'").result_rows[0]
+        started, beats = client.query("SELECT min(_loaded_at), count() FROM raw.heartbeat").result_rows[0]
     finally:
         client.close()
     if not builds:
-        return [Figure("ods", "seconds_since_build", "dbt_incremental", float("inf"), limit,
-                       "cdc_max_ods_build_age_seconds", detail="no successful ODS build recorded yet")]
-    return [Figure("ods", "seconds_since_build", "dbt_incremental", (now - newest).total_seconds(), limit,
-                   "cdc_max_ods_build_age_seconds", detail=f"last build finished {newest:%Y-%m-%d %H:%M:%S} UTC")]
+        running = (now - started).total_seconds() if beats else 0.0
+        warming = running < limit
+        detail = (f"no successful ODS build yet, {running:.0f} s after the pipeline's first heartbeat: warming up"
+                  if warming else f"no successful ODS build in the {running:.0f} s since the pipeline started")
+        return [Figure("ods", "seconds_since_build", "dbt_incremental", running, limit,
+                       "cdc_max_ods_build_age_seconds", detail=detail, warming=warming),
+                Figure("ods", "source_instant_age_seconds", "dbt_incremental", running, source_limit,
+                       "cdc_max_ods_source_age_seconds", detail=detail, warming=warming)]
+    figures = [Figure("ods", "seconds_since_build", "dbt_incremental", (now - newest).total_seconds(), limit,
+                      "cdc_max_ods_build_age_seconds", detail=f"last build finished {newest:%Y-%m-%d %H:%M:%S} UTC")]
+    if instant.year > 1970:
+        figures.append(Figure("ods", "source_instant_age_seconds", "dbt_incremental",
+                              (now - instant).total_seconds(), source_limit, "cdc_max_ods_source_age_seconds",
+                              detail=f"ODS and marts show the source as of {instant:%Y-%m-%d %H:%M:%S.%f} UTC"))
+    return figures
+
+
+STAGE_PROBES = {
+    "connect": connect_figures,
+    "replication_slot": replication_slot_figures,
+    "kafka": kafka_figures,
+    "clickhouse": clickhouse_freshness_figures,
+    "end_to_end": end_to_end_figures,
+    "ods": ods_build_figures,
+}

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from bankcdc_ops import monitoring, probes
+from bankcdc_ops.deferred.stage_check import StageCheck
 
 DOC = """
 ### CDC lag monitoring (every minute)
 
 One task per stage. Each measures its figures, **appends every figure to
 `monitoring.cdc_lag`** in ClickHouse, then **fails naming the stage and the figure** when one
-exceeds its threshold.
+exceeds its threshold. The tasks run in the triggerer: a run starts no worker process.
 
 | task | figures | threshold (Airflow Variable, default) |
 |---|---|---|
@@ -22,10 +22,21 @@ exceeds its threshold.
 | `kafka` | consumer-group lag per partition, group members | `cdc_max_consumer_lag_messages` (100000); no member fails |
 | `clickhouse_freshness` | per raw table: now - commit time of the newest change loaded | `cdc_max_freshness_seconds` (1800) |
 | `end_to_end` | Debezium heartbeat (`cdc.heartbeat` -> `raw.heartbeat`): age of the newest one in ClickHouse, commit-to-load seconds | `cdc_max_end_to_end_seconds` (120) |
-| `ods_build` | seconds since the last successful `dbt_incremental` | `cdc_max_ods_build_age_seconds` (1800) |
+| `ods_build` | seconds since the last successful `dbt_incremental` build; age of its source instant T | `cdc_max_ods_build_age_seconds` (1800), `cdc_max_ods_source_age_seconds` (900) |
 
-History: table `monitoring.cdc_lag` in ClickHouse, ordered by (stage, metric, ts).
+Soon after start, before the first ODS build, the `ods_build` figures are **warming** (recorded
+with `state = 'warming'`), not breaches. History: table `monitoring.cdc_lag` in ClickHouse,
+ordered by (stage, metric, ts), column `state` ok / warming / breached.
 """
+
+STAGES = {  # task id -> stage (monitoring.cdc_lag.stage)
+    "connect": "connect",
+    "replication_slots": "replication_slot",
+    "kafka": "kafka",
+    "clickhouse_freshness": "clickhouse",
+    "end_to_end": "end_to_end",
+    "ods_build": "ods",
+}
 
 
 @dag(
@@ -39,42 +50,8 @@ History: table `monitoring.cdc_lag` in ClickHouse, ordered by (stage, metric, ts
     doc_md=DOC,
 )
 def cdc_monitoring() -> None:
-    @task
-    def connect(**context) -> list[str]:
-        """Kafka Connect: connector and task states."""
-        return monitoring.record_and_check("connect", probes.connect_figures(), context["run_id"])
-
-    @task
-    def replication_slots(**context) -> list[str]:
-        """PostgreSQL replication slots: activity, wal_status, lag in bytes."""
-        return monitoring.record_and_check("replication_slot", probes.replication_slot_figures(), context["run_id"])
-
-    @task
-    def kafka(**context) -> list[str]:
-        """Kafka: the CDC consumer group's lag per partition."""
-        return monitoring.record_and_check("kafka", probes.kafka_figures(), context["run_id"])
-
-    @task
-    def clickhouse_freshness(**context) -> list[str]:
-        """ClickHouse: freshness of each raw table."""
-        return monitoring.record_and_check("clickhouse", probes.clickhouse_freshness_figures(), context["run_id"])
-
-    @task
-    def end_to_end(**context) -> list[str]:
-        """End to end: Debezium heartbeat from PostgreSQL to ClickHouse."""
-        return monitoring.record_and_check("end_to_end", probes.end_to_end_figures(), context["run_id"])
-
-    @task
-    def ods_build(**context) -> list[str]:
-        """ODS: time since the last successful dbt_incremental build."""
-        return monitoring.record_and_check("ods", probes.ods_build_figures(), context["run_id"])
-
-    connect()
-    replication_slots()
-    kafka()
-    clickhouse_freshness()
-    end_to_end()
-    ods_build()
+    for task_id, stage in STAGES.items():
+        StageCheck(task_id=task_id, stage=stage, doc_md=f"Measure, record and check the `{stage}` stage.")
 
 
 cdc_monitoring()
