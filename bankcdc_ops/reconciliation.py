@@ -1,13 +1,15 @@
 """PostgreSQL against ODS, per table and per day: counts and sums, then the keys behind a difference.
 
-What is compared: rows created before a cutoff (PostgreSQL's now() minus the settle window,
-Airflow Variable reconciliation_settle_seconds), per UTC day of created_at: row count, sum of
-keys, sum of amounts (transaction), count per status. PostgreSQL is read in one REPEATABLE
-READ snapshot; ODS as its live rows (FINAL, not is_deleted: dbt macro live_rows).
+What is compared: the rows created before the cutoff T, the source instant of the last
+successful dbt_incremental build (ODS shows the source as of T), per UTC day of created_at: row
+count, sum of keys, sum of amounts (transaction), count per status. PostgreSQL is read in one
+REPEATABLE READ snapshot; ODS as its live rows (FINAL, not is_deleted: dbt macro live_rows).
+Before the first build there is nothing to compare.
 
 A day that differs is narrowed to its hours, and each differing hour to its keys. A key that
 differs is *in flight*, not a mismatch, when
-  * PostgreSQL changed it at or after the cutoff (the change may not have reached raw yet), or
+  * PostgreSQL changed it at or after T minus the settle window (Airflow Variable
+    reconciliation_settle_seconds: a transaction's updated_at is its start, not its commit), or
   * raw holds a newer change of it than ODS (ODS catches up on the next dbt_incremental run).
 Anything else fails the run, with example keys and what differs.
 """
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bankcdc_ops.errors import ReconciliationError
+from bankcdc_ops.errors import NothingToReconcile, ReconciliationError
 from bankcdc_ops.tables import SourceTable, source_table
 
 log = logging.getLogger(__name__)
@@ -98,11 +100,9 @@ class Reconciler:
     def __init__(self, table: SourceTable, pg: Any, ch: Any) -> None:
         self.table, self.pg, self.ch = table, pg, ch
 
-    def run(self, settle_seconds: float, lookback_days: int = 0) -> TableReport:
-        with self.pg.cursor() as cur:
-            cur.execute("SELECT now()")
-            now = cur.fetchone()[0]
-        cutoff = _naive_utc(now) - dt.timedelta(seconds=settle_seconds)
+    def run(self, source_instant: dt.datetime, settle_seconds: float, lookback_days: int = 0) -> TableReport:
+        cutoff = _naive_utc(source_instant)
+        changed_since = cutoff - dt.timedelta(seconds=settle_seconds)
         since = (dt.datetime.combine(cutoff.date() - dt.timedelta(days=lookback_days - 1), dt.time())
                  if lookback_days > 0 else EPOCH)
         report = TableReport(self.table.name, cutoff)
@@ -115,7 +115,7 @@ class Reconciler:
                 continue
             start = max(dt.datetime.combine(day, dt.time()), since)
             end = min(start.replace(hour=0) + dt.timedelta(days=1), cutoff)
-            mismatched, in_flight = self._keys_of_day(start, end, cutoff)
+            mismatched, in_flight = self._keys_of_day(start, end, changed_since)
             report.in_flight_keys += in_flight
             if mismatched:
                 report.day_diffs[day.isoformat()] = diffs
@@ -135,7 +135,8 @@ class Reconciler:
         ch = {_bucket(row[0]): tuple(_norm(v) for v in row[1:]) for row in rows}
         return pg, ch
 
-    def _keys_of_day(self, start: dt.datetime, end: dt.datetime, cutoff: dt.datetime) -> tuple[list[KeyDiff], int]:
+    def _keys_of_day(self, start: dt.datetime, end: dt.datetime,
+                     changed_since: dt.datetime) -> tuple[list[KeyDiff], int]:
         pg_hours, ch_hours = self._aggregates("hour", start, end)
         mismatched: list[KeyDiff] = []
         in_flight = 0
@@ -143,7 +144,7 @@ class Reconciler:
             if pg_hours.get(hour) == ch_hours.get(hour):
                 continue
             diffs, pg_updated = self._key_diffs(hour, min(hour + dt.timedelta(hours=1), end))
-            real, excused = self._excuse_in_flight(diffs, pg_updated, cutoff)
+            real, excused = self._excuse_in_flight(diffs, pg_updated, changed_since)
             mismatched.extend(real)
             in_flight += excused
         return mismatched, in_flight
@@ -175,7 +176,7 @@ class Reconciler:
         return diffs, {key: _naive_utc(row[-1]) for key, row in pg.items()}
 
     def _excuse_in_flight(self, diffs: list[KeyDiff], pg_updated: dict[int, dt.datetime],
-                          cutoff: dt.datetime) -> tuple[list[KeyDiff], int]:
+                          changed_since: dt.datetime) -> tuple[list[KeyDiff], int]:
         """Split differing keys into real mismatches and keys in flight (see the module docstring)."""
         if not diffs:
             return [], 0
@@ -189,7 +190,7 @@ class Reconciler:
             f"WHERE `{t.key}` IN {{k:Array(Int64)}}", parameters={"k": keys}).result_rows)
         real = []
         for diff in diffs:
-            changed_late = diff.key in pg_updated and pg_updated[diff.key] >= cutoff
+            changed_late = diff.key in pg_updated and pg_updated[diff.key] >= changed_since
             ods_behind = diff.key in raw and tuple(raw[diff.key]) > tuple(ods.get(diff.key, (-1, -1)))
             if not (changed_late or ods_behind):
                 real.append(diff)
@@ -209,15 +210,22 @@ def _diff_metrics(names: list[str], pg: tuple | None, ods: tuple | None) -> dict
 
 
 def reconcile(table_name: str, settle_seconds: float, lookback_days: int = 0, examples: int = 5) -> dict[str, Any]:
-    """Reconcile one table; raises ReconciliationError naming the days and example keys that differ."""
+    """Reconcile one table as of the last build's source instant; raises ReconciliationError naming
+    the days and example keys that differ, NothingToReconcile before the first build."""
     from bankcdc_ops.connections import clickhouse, postgres
+    from bankcdc_ops.dbt_build import previous_build
 
     table = source_table(table_name)
+    ch = clickhouse()
+    instant = previous_build(ch).source_upper_bound
+    if instant is None:
+        ch.close()
+        raise NothingToReconcile(f"{table.name}: no successful dbt_incremental build yet, so ODS shows no source "
+                                 "instant to compare PostgreSQL with; the next run after the first build will")
     pg = postgres(application="bankcdc-reconciliation")
     pg.set_session(isolation_level="REPEATABLE READ", readonly=True, autocommit=False)
-    ch = clickhouse()
     try:
-        report = Reconciler(table, pg, ch).run(settle_seconds, lookback_days)
+        report = Reconciler(table, pg, ch).run(instant, settle_seconds, lookback_days)
     finally:
         pg.rollback()
         pg.close()

@@ -13,12 +13,14 @@ from bankcdc_ops.tables import TABLES
 DOC = f"""
 ### Reconciliation: PostgreSQL (bank.*) against ODS (ods.*), hourly
 
-One task per table. Per UTC day of `created_at`: row count, sum of keys, sum of amounts
-(transactions) and count per status, in PostgreSQL (**postgres_bank**, one REPEATABLE READ
-snapshot) against ODS's live rows (`FINAL`, not `is_deleted`, via **clickhouse_dwh**).
+One task per table. As of the **source instant T of the last successful `dbt_incremental`
+build** (what ODS shows), per UTC day of `created_at`: row count, sum of keys, sum of amounts
+(transactions) and count per status of the rows created before T, in PostgreSQL
+(**postgres_bank**, one REPEATABLE READ snapshot) against ODS's live rows (`FINAL`, not
+`is_deleted`, via **clickhouse_dwh**). Before the first build the tasks skip: nothing to compare.
 
 A day that differs is narrowed to hours, then keys. Keys still **in flight** pass: changed in
-PostgreSQL within the settle window (Variable `{RECONCILIATION_SETTLE_VARIABLE}`, default
+PostgreSQL after T minus the settle window (Variable `{RECONCILIATION_SETTLE_VARIABLE}`, default
 {RECONCILIATION_SETTLE_DEFAULT:.0f} s), or newer in raw than in ODS (the next `dbt_incremental`
 takes them). Anything else **fails the task**, logging the differing totals and example keys.
 
@@ -40,9 +42,15 @@ Param `lookback_days`: compare only the last N days (0: every day).
 def reconciliation() -> None:
     @task
     def reconcile(table: str, **context) -> dict:
+        """PostgreSQL against ODS for one table, as of the last build's source instant."""
+        from airflow.exceptions import AirflowSkipException
+
         settle = read_number_variable(RECONCILIATION_SETTLE_VARIABLE, RECONCILIATION_SETTLE_DEFAULT,
-                                      "seconds a change may take to reach raw")
-        return recon.reconcile(table, settle, int(context["params"]["lookback_days"]))
+                                      "seconds between a transaction's start and its commit")
+        try:
+            return recon.reconcile(table, settle, int(context["params"]["lookback_days"]))
+        except recon.NothingToReconcile as exc:
+            raise AirflowSkipException(str(exc)) from exc
 
     for name in TABLES:
         reconcile.override(task_id=f"reconcile_{name}")(name)
