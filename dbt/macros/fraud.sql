@@ -32,8 +32,9 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Post-hook of fraud_rapid_withdrawals: a row whose window lies inside another row's window of
-    the same card is an older version of that detection (late data extended it backwards). -#}
+{#- Post-hook of the marts whose cases can grow backwards (rapid withdrawals, amount probing): a
+    row whose window lies inside another row's window of the same card is an older version of
+    that case (late data extended it backwards). -#}
 {% macro drop_contained_windows() -%}
     delete from {{ this }}
     where detection_id in (

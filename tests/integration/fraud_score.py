@@ -1,8 +1,11 @@
-"""Fraud marts scored against the filler's ground truth (fraud_truth.scenario), per scenario.
+"""Fraud marts scored against the filler's ground truth (fraud_truth.scenario), per scenario, at
+the episode level.
 
-A detection matches a truth row when kind (scenario), card_id are equal and the windows
-[window_start, window_end] overlap (filler/scenarios.py). recall = matched truth rows / truth
-rows, precision = matched detections / detections. Reusable by the dbt and Airflow tests.
+A case (mart row) matches an injected episode (truth row) when kind (scenario) and card_id are
+equal and the windows [window_start, window_end] overlap (filler/scenarios.py). Matching is one
+to one: a second case for an episode already matched is a duplicate, not a hit. recall =
+matched episodes / episodes, precision = matched cases / cases. Reusable by the dbt and Airflow
+tests.
 """
 
 from __future__ import annotations
@@ -77,17 +80,17 @@ def _overlaps(a: Window, b: Window) -> bool:
 def score(truth: dict[str, list[Window]], detected: dict[str, list[Window]]) -> dict[str, Score]:
     result = {}
     for kind in KINDS:
-        t_rows, d_rows = truth.get(kind, []), detected.get(kind, [])
-        by_card: dict[int, list[Window]] = defaultdict(list)
-        for d in d_rows:
-            by_card[d[0]].append(d)
-        missed = [t for t in t_rows if not any(_overlaps(t, d) for d in by_card[t[0]])]
-        t_by_card: dict[int, list[Window]] = defaultdict(list)
+        t_rows, d_rows = sorted(truth.get(kind, [])), sorted(detected.get(kind, []))
+        unmatched = list(d_rows)
+        missed = []
         for t in t_rows:
-            t_by_card[t[0]].append(t)
-        false = [d for d in d_rows if not any(_overlaps(d, t) for t in t_by_card[d[0]])]
+            hit = next((d for d in unmatched if _overlaps(t, d)), None)
+            if hit is None:
+                missed.append(t)
+            else:
+                unmatched.remove(hit)
         result[kind] = Score(kind, len(t_rows), len(d_rows), len(t_rows) - len(missed),
-                             len(d_rows) - len(false), missed, false)
+                             len(d_rows) - len(unmatched), missed, unmatched)
     return result
 
 

@@ -2,7 +2,7 @@
 
 The filler writes (closes, hard deletes, fraud scenarios included), CDC catches up, dbt builds;
 then ODS must equal PostgreSQL row for row, a re-run and two runs at once must change nothing,
-and the fraud marts must find every injected scenario (recall 1.0; precision reported).
+and the fraud marts must hold one case per injected episode (recall and precision 1.0).
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ def test_fraud_marts_find_every_injected_scenario(built: dict, pg_admin_dsn: str
     for kind, s in scores.items():
         assert s.truth > 0, f"no {kind} scenario injected: recall would be vacuous"
         assert s.recall == 1.0, f"{kind}: recall {s.recall:.3f}, missed {s.missed[:5]}"
+        assert s.precision == 1.0, f"{kind}: precision {s.precision:.3f} (one case per episode), " \
+                                   f"unmatched or duplicate cases {s.false_alarms[:5]}"
 
 
 def test_stg_passes_on_explicit_columns_only(built: dict, stack_env: dict[str, str], ch: Client,
