@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from cdc_consumer.config import ConsumerSettings
-from cdc_consumer.errors import CdcError
+from cdc_consumer.errors import CdcError, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,17 +42,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         settings = ConsumerSettings.from_env()
         if args.command == "check-config":
-            print(settings)
+            print(settings.describe())
             return 0
-        from cdc_consumer.runner import CdcConsumer
+        from cdc_consumer.startup import run_when_ready
 
-        consumer = CdcConsumer(settings)
-        consumer.install_signal_handlers()
-        consumer.run()
-        return 0
-    except CdcError as exc:
+        return run_when_ready(settings)
+    except ConfigError as exc:
         logging.getLogger("cdc_consumer").error("%s", exc)
         return 2
+    except CdcError as exc:
+        logging.getLogger("cdc_consumer").error("%s", exc)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Callable, Mapping, TypeVar
 
 from cdc_consumer.errors import ConfigError
@@ -35,10 +35,16 @@ class ConsumerSettings:
     clickhouse_host: str
     clickhouse_port: int
     clickhouse_user: str
-    clickhouse_password: str
+    clickhouse_password: str = field(repr=False)
     raw_database: str
     metrics_port: int
     log_every_seconds: float
+
+    def describe(self) -> str:
+        """Every setting, one per line; the password only as whether it is set."""
+        lines = [f"{f.name} = {getattr(self, f.name)!r}" for f in fields(self) if f.repr]
+        lines.append(f"clickhouse_password = {'(set)' if self.clickhouse_password else '(empty)'}")
+        return "\n".join(lines)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ConsumerSettings":

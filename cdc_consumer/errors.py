@@ -17,5 +17,13 @@ class LoadError(CdcError):
     """ClickHouse refused or failed a batch; the batch is retried, offsets are not committed."""
 
 
+class DependencyUnavailable(CdcError):
+    """ClickHouse or Kafka did not answer: the consumer waits with back-off, it never exits 2 for it."""
+
+    def __init__(self, dependency: str, message: str) -> None:
+        super().__init__(message)
+        self.dependency = dependency
+
+
 class ConnectorError(CdcError):
     """Kafka Connect refused a connector or its task failed."""

@@ -24,7 +24,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.converters import Converter, converter_for, convert_row
 from cdc_consumer.envelope import ChangeEvent
-from cdc_consumer.errors import DecodeError, LoadError
+from cdc_consumer.errors import ConfigError, DecodeError, DependencyUnavailable, LoadError
 
 log = logging.getLogger("cdc_consumer.loader")
 
@@ -65,15 +65,24 @@ class DeadLetter:
 
 class RawLoader:
     def __init__(self, settings: ConsumerSettings) -> None:
+        """Connect and read the raw tables. Raises ConfigError when ClickHouse refuses the settings
+        (user, password, database), DependencyUnavailable when it does not answer."""
         self.settings = settings
         self.db = settings.raw_database
         self.client: Client = self._connect()
         self.tables: dict[str, RawTable] = {}
         self.tables_read_at = 0.0
-        self.reload_tables()
+        try:
+            self.reload_tables()
+        except ClickHouseError as exc:
+            raise DependencyUnavailable("clickhouse", f"ClickHouse at {self._address()} failed reading {self.db}'s "
+                                                      f"tables: {_first_line(exc)}") from exc
         if DEAD_LETTER_TABLE not in self.tables:
-            raise LoadError(f"database {self.db} has no {DEAD_LETTER_TABLE} table: CDC_RAW_DATABASE={self.db!r} "
-                            "is not a raw layer; set it to the database clickhouse_init/ created (default raw)")
+            raise ConfigError(f"database {self.db} has no {DEAD_LETTER_TABLE} table: CDC_RAW_DATABASE={self.db!r} "
+                              "is not a raw layer; set it to the database clickhouse_init/ created (default raw)")
+
+    def _address(self) -> str:
+        return f"{self.settings.clickhouse_host}:{self.settings.clickhouse_port}"
 
     def _connect(self) -> Client:
         try:
@@ -83,9 +92,11 @@ class RawLoader:
                 database=self.db, connect_timeout=10, send_receive_timeout=120, autogenerate_session_id=False,
             )
         except ClickHouseError as exc:
-            raise LoadError(f"cannot use ClickHouse at {self.settings.clickhouse_host}:{self.settings.clickhouse_port} "
-                            f"as {self.settings.clickhouse_user}, database {self.db}: {_first_line(exc)}; "
-                            f"{_connect_hint(str(exc))}") from exc
+            message = (f"cannot use ClickHouse at {self._address()} as {self.settings.clickhouse_user}, database "
+                       f"{self.db}: {_first_line(exc)}; {_connect_hint(str(exc))}")
+            if _refuses_settings(str(exc)):
+                raise ConfigError(message) from exc
+            raise DependencyUnavailable("clickhouse", message) from exc
 
     def reload_tables(self) -> None:
         rows = self.client.query(
@@ -209,6 +220,12 @@ def _millis(ms: int) -> dt.datetime:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _refuses_settings(error: str) -> bool:
+    """ClickHouse answered and refused the user, the password or the database: a wrong setting."""
+    return any(mark in error for mark in ("AUTHENTICATION_FAILED", "Authentication failed", "UNKNOWN_DATABASE",
+                                          "UNKNOWN_USER", "REQUIRED_PASSWORD"))
 
 
 def _connect_hint(error: str) -> str:

@@ -26,10 +26,17 @@ class ConsumerMetrics:
         self.end_to_end = Gauge("cdc_last_commit_to_load_seconds",
                                 "Seconds from PostgreSQL commit to ClickHouse ack, newest row of the last batch",
                                 registry=self.registry)
+        self.waiting = Gauge("cdc_waiting_for", "1 while the consumer waits for a service that does not answer",
+                             ["dependency"], registry=self.registry)
         self._window_start = time.monotonic()
         self._window_rows = 0
         self._window_batches: list[float] = []
         self._window_dlq = 0
+
+    def set_waiting(self, dependency: str | None) -> None:
+        """Mark the one dependency waited for (None: waiting for nothing)."""
+        for name in ("clickhouse", "kafka"):
+            self.waiting.labels(name).set(1 if name == dependency else 0)
 
     def serve(self, port: int) -> None:
         if port:

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.envelope import SourceRef, decode, table_of
-from cdc_consumer.errors import DecodeError, LoadError
+from cdc_consumer.errors import DecodeError, DependencyUnavailable, LoadError
 from cdc_consumer.loader import DeadLetter, RawLoader
 from cdc_consumer.metrics import ConsumerMetrics
 
@@ -23,10 +23,11 @@ PartitionKey = tuple[str, int]
 
 
 class CdcConsumer:
-    def __init__(self, settings: ConsumerSettings, loader: RawLoader | None = None) -> None:
+    def __init__(self, settings: ConsumerSettings, loader: RawLoader | None = None,
+                 metrics: ConsumerMetrics | None = None) -> None:
         self.settings = settings
         self.loader = loader or RawLoader(settings)
-        self.metrics = ConsumerMetrics()
+        self.metrics = metrics or ConsumerMetrics()
         self.stop_event = threading.Event()
         self.buffers: dict[PartitionKey, list[Message]] = defaultdict(list)
         self.buffered = 0
@@ -77,19 +78,21 @@ class CdcConsumer:
 
     # -- loop -----------------------------------------------------------------------------------
     def check_kafka(self, timeout: float = KAFKA_CHECK_SECONDS) -> None:
-        """Fail at start-up, before anything listens, when no broker answers at the configured address."""
+        """Raise DependencyUnavailable when no broker answers at the configured address."""
         try:
             metadata = self.consumer.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise LoadError(f"no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS={self.settings.bootstrap_servers} "
-                            f"within {timeout:.0f}s ({exc.args[0] if exc.args else exc}): check the address "
-                            "and that Kafka is running") from exc
+            raise DependencyUnavailable("kafka", f"no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS="
+                                                 f"{self.settings.bootstrap_servers} within {timeout:.0f}s "
+                                                 f"({exc.args[0] if exc.args else exc}): check the address and "
+                                                 "that Kafka is running") from exc
         if not metadata.brokers:
-            raise LoadError(f"Kafka at KAFKA_BOOTSTRAP_SERVERS={self.settings.bootstrap_servers} lists no broker")
+            raise DependencyUnavailable("kafka", f"Kafka at KAFKA_BOOTSTRAP_SERVERS="
+                                                 f"{self.settings.bootstrap_servers} lists no broker")
 
     def run(self) -> None:
+        """Consume until stopped (Kafka checked first: see check_kafka)."""
         self.check_kafka()
-        self.metrics.serve(self.settings.metrics_port)
         self.consumer.subscribe([self.settings.topic_regex], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("consuming %s as group %s into %s on %s:%d (batches of %d rows or %.2fs)",
                  self.settings.topic_regex, self.settings.group_id, self.settings.raw_database,
@@ -105,9 +108,12 @@ class CdcConsumer:
                 self.metrics.maybe_log(self.settings.log_every_seconds, self._total_lag())
             self._flush_with_retry()
         finally:
-            self.consumer.close()
-            self.loader.close()
+            self.close()
             log.info("consumer stopped cleanly")
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.loader.close()
 
     def request_stop(self, *_: Any) -> None:
         log.info("stop requested: finishing the current batch")

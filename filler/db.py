@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 import psycopg2
 
 from filler.config import DbSettings
-from filler.errors import DatabaseUnavailable, SchemaMissing
+from filler.errors import ConfigError, DatabaseUnavailable, SchemaMissing
 
 log = logging.getLogger("filler")
 T = TypeVar("T")
@@ -45,7 +45,8 @@ class Database:
         self.reconnects = 0
 
     def connect(self) -> None:
-        """Connect, retrying with backoff; raises DatabaseUnavailable after max_wait or on stop."""
+        """Connect, retrying with backoff while PostgreSQL does not answer; raises DatabaseUnavailable
+        after max_wait or on stop, ConfigError when it refuses the user, password or database."""
         delay, started, attempt = 0.5, time.monotonic(), 0
         while True:
             attempt += 1
@@ -63,6 +64,10 @@ class Database:
                     log.warning("reconnected to PostgreSQL %s after %d attempts", self.settings.describe(), attempt)
                 return
             except psycopg2.OperationalError as exc:
+                refused = _refused_setting(str(exc))
+                if refused:
+                    raise ConfigError(f"PostgreSQL {self.settings.describe()} refused the connection: "
+                                      f"{_first_line(exc)}; {refused}") from exc
                 waited = time.monotonic() - started
                 if self.should_stop() or (self.max_wait is not None and waited >= self.max_wait):
                     raise DatabaseUnavailable(f"cannot connect to PostgreSQL {self.settings.describe()}: "
@@ -115,6 +120,15 @@ class Database:
                 except psycopg2.Error:
                     pass
                 self.reset(exc)
+
+
+def _refused_setting(error: str) -> str:
+    """The setting to fix when PostgreSQL answered and refused the login ('' when it did not answer)."""
+    if "password authentication failed" in error or "no password supplied" in error:
+        return "check DB_USER and DB_PASSWORD"
+    if "does not exist" in error and ("role" in error or "database" in error):
+        return "check DB_USER and DB_NAME"
+    return ""
 
 
 def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:

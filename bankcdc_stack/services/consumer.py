@@ -33,6 +33,10 @@ class ConsumerService(Service):
             return Health(False, type(exc).__name__)
         if response.status_code != 200:
             return Health(False, f"/metrics answered {response.status_code}")
-        rows = sum(float(line.split()[-1]) for line in response.text.splitlines()
-                   if line.startswith("cdc_rows_loaded_total"))
+        lines = response.text.splitlines()
+        waiting = [line.split('"')[1] for line in lines
+                   if line.startswith("cdc_waiting_for{") and float(line.split()[-1]) == 1]
+        if waiting:
+            return Health(False, f"waiting for {', '.join(waiting)} (see ./stack logs consumer)")
+        rows = sum(float(line.split()[-1]) for line in lines if line.startswith("cdc_rows_loaded_total"))
         return Health(True, f"consuming, {rows:.0f} rows loaded since start")
