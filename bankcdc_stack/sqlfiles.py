@@ -28,3 +28,31 @@ def apply_clickhouse_folder(folder: Path, host: str, port: int, user: str, passw
     finally:
         client.close()
     return count
+
+
+_PARTITION_BY = re.compile(r"\sPARTITION BY .*?(?=\s(?:PRIMARY KEY|ORDER BY|TTL|SETTINGS)\s)", re.DOTALL)
+
+
+def unpartition_raw_tables(host: str, port: int, user: str, password: str, database: str = "raw") -> list[str]:
+    """Rebuild the raw tables an older clickhouse_init made partitioned (by commit month) without
+    partitioning, keeping their rows, indexes and projections: a consumer block must be one part
+    (clickhouse_init/20_raw_tables.sql). Returns the tables rebuilt. Run while nothing writes them
+    (the local stack does it before the consumer starts)."""
+    client = clickhouse_connect.get_client(host=host, port=port, username=user, password=password,
+                                           autogenerate_session_id=False)
+    rebuilt = []
+    try:
+        rows = client.query("SELECT name, create_table_query FROM system.tables WHERE database = {d:String} "
+                            "AND engine LIKE '%MergeTree' AND partition_key != ''", parameters={"d": database}).result_rows
+        for name, create in rows:
+            staging = f"{name}__unpartitioned"
+            ddl = _PARTITION_BY.sub("", create, count=1).replace(f"{database}.{name} ", f"{database}.{staging} ", 1)
+            client.command(f"DROP TABLE IF EXISTS {database}.`{staging}`")
+            client.command(ddl)
+            client.command(f"INSERT INTO {database}.`{staging}` SELECT * FROM {database}.`{name}`")
+            client.command(f"EXCHANGE TABLES {database}.`{name}` AND {database}.`{staging}`")
+            client.command(f"DROP TABLE {database}.`{staging}`")
+            rebuilt.append(name)
+    finally:
+        client.close()
+    return rebuilt

@@ -63,6 +63,12 @@ class DeadLetter:
     error: str
 
 
+# squash every block the client sends into one before writing (the defaults split at ~1 M rows
+# or 256 MiB); a consumer block is at most CDC_BATCH_MAX_ROWS rows
+ONE_PART = {"min_insert_block_size_rows": 10**12, "min_insert_block_size_bytes": 10**15,
+            "max_insert_block_size": 10**12}
+
+
 class RawLoader:
     def __init__(self, settings: ConsumerSettings) -> None:
         """Connect and read the raw tables. Raises ConfigError when ClickHouse refuses the settings
@@ -178,9 +184,12 @@ class RawLoader:
         return row
 
     def insert_block(self, table: RawTable, rows: list[list[Any]], token: str) -> None:
+        """One consumer block as one part of the raw table: the client's Native blocks squashed into
+        one, and raw tables have no partitioning (clickhouse_init/20_raw_tables.sql), so the block is
+        in ClickHouse whole or not at all."""
         try:
             self.client.insert(f"{self.db}.`{table.name}`", rows, column_names=table.insert_columns,
-                               settings={"insert_deduplication_token": token})
+                               settings={"insert_deduplication_token": token, **ONE_PART})
         except ClickHouseError as exc:
             raise LoadError(f"insert into {self.db}.{table.name} ({len(rows)} rows, {token}) failed: {exc}") from exc
 
@@ -197,17 +206,18 @@ class RawLoader:
     def loaded_offset(self, topic: str, partition: int, table: str) -> int | None:
         """Highest offset of this partition the raw table holds; every earlier offset is loaded too.
 
-        Blocks go in per partition and in offset order, each one part, so the
-        maximum is a complete prefix. Dead letters are written before their
-        block and collapse on replay (ReplacingMergeTree on topic, partition, offset).
+        Blocks go in per partition and in offset order, each one whole part (insert_block), so the
+        maximum is a complete prefix. Dead letters are written before their block and collapse
+        on replay (ReplacingMergeTree on topic, partition, offset). Read from the stream_progress
+        projection (clickhouse_init/25_raw_stream_progress.sql): one row per part, whatever the
+        table's size.
         """
         if table not in self.tables or table == DEAD_LETTER_TABLE:
             return None
-        value, count = self.client.query(
-            f"SELECT max(_offset), count() FROM {self.db}.`{table}` "
-            "WHERE _topic = {t:String} AND _partition = {p:Int32}",
-            parameters={"t": topic, "p": partition}).result_rows[0]
-        return int(value) if count else None
+        rows = self.client.query(
+            f"SELECT max(_offset) FROM {self.db}.`{table}` WHERE _topic = {{t:String}} AND _partition = {{p:Int32}} "
+            "GROUP BY _topic, _partition", parameters={"t": topic, "p": partition}).result_rows
+        return int(rows[0][0]) if rows else None
 
     def close(self) -> None:
         self.client.close()

@@ -7,9 +7,13 @@
 --   _topic, _partition, _offset   where it came from in Kafka;  _loaded_at: server time of load
 --   _is_deleted  1 for deletes (the row carries the before image)
 -- ReplacingMergeTree on (key, _version, _lsn): a replayed event collapses into the original.
--- ORDER BY key first: stg/ODS read "latest change per key"; partitions by commit month keep
--- incremental reads (`_loaded_at`/`_source_ts` ranges) cheap. The non-replicated dedup window
--- lets the consumer's insert_deduplication_token drop a retried identical block.
+-- ORDER BY key first: stg/ODS read "latest change per key"; time-range reads (`_loaded_at`,
+-- `_source_ts`) skip old parts by minmax indexes (25_raw_stream_progress.sql). No PARTITION BY:
+-- a consumer block (one Kafka partition's consecutive offsets) is then one part, written or not
+-- as a whole, so the highest offset a table holds is a complete prefix however the block's
+-- commit times spread (a monthly partitioning split a block straddling two months into two
+-- parts, and a crash between them left a gap the resume point skipped). The non-replicated
+-- dedup window lets the consumer's insert_deduplication_token drop a retried identical block.
 
 CREATE TABLE IF NOT EXISTS raw.customer
 (
@@ -40,7 +44,6 @@ CREATE TABLE IF NOT EXISTS raw.customer
     _is_deleted    UInt8
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(_source_ts)
 ORDER BY (customer_id, _version, _lsn)
 SETTINGS non_replicated_deduplication_window = 1000;
 
@@ -67,7 +70,6 @@ CREATE TABLE IF NOT EXISTS raw.account
     _is_deleted    UInt8
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(_source_ts)
 ORDER BY (account_id, _version, _lsn)
 SETTINGS non_replicated_deduplication_window = 1000;
 
@@ -95,7 +97,6 @@ CREATE TABLE IF NOT EXISTS raw.card
     _is_deleted    UInt8
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(_source_ts)
 ORDER BY (card_id, _version, _lsn)
 SETTINGS non_replicated_deduplication_window = 1000;
 
@@ -125,7 +126,6 @@ CREATE TABLE IF NOT EXISTS raw.terminal
     _is_deleted    UInt8
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(_source_ts)
 ORDER BY (terminal_id, _version, _lsn)
 SETTINGS non_replicated_deduplication_window = 1000;
 
@@ -158,7 +158,6 @@ CREATE TABLE IF NOT EXISTS raw.transaction
     _is_deleted    UInt8
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(_source_ts)
 ORDER BY (transaction_id, _version, _lsn)
 SETTINGS non_replicated_deduplication_window = 1000;
 
@@ -179,7 +178,6 @@ CREATE TABLE IF NOT EXISTS raw.heartbeat
     _is_deleted    UInt8
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMMDD(_source_ts)
 ORDER BY (source, _version, _lsn)
 TTL toDateTime(_source_ts) + INTERVAL 7 DAY
 SETTINGS non_replicated_deduplication_window = 1000;

@@ -9,7 +9,7 @@ import requests
 
 from bankcdc_stack.process import ManagedProcess
 from bankcdc_stack.services.base import Health, Service, log
-from bankcdc_stack.sqlfiles import apply_clickhouse_folder
+from bankcdc_stack.sqlfiles import apply_clickhouse_folder, unpartition_raw_tables
 from bankcdc_stack.settings import HOST
 
 
@@ -53,6 +53,11 @@ class ClickHouseService(Service):
 
     def after_healthy(self) -> None:
         """Databases, raw tables and monitoring tables from clickhouse_init/ (idempotent DDL)."""
-        count = apply_clickhouse_folder(self.settings.repo_root / "clickhouse_init", HOST,
-                                        self.settings.clickhouse_port, "default", self.ctx.secrets["CLICKHOUSE_PASSWORD"])
+        login = (HOST, self.settings.clickhouse_port, "default", self.ctx.secrets["CLICKHOUSE_PASSWORD"])
+        count = apply_clickhouse_folder(self.settings.repo_root / "clickhouse_init", *login)
         log.info("clickhouse: applied %d statements from clickhouse_init/", count)
+        if self.ctx.managed("consumer").pid() is not None:
+            return  # raw tables are rebuilt only while nothing writes them: at the next start
+        rebuilt = unpartition_raw_tables(*login)
+        if rebuilt:
+            log.info("clickhouse: rebuilt %s without partitioning (one part per consumer block)", ", ".join(rebuilt))
