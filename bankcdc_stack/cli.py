@@ -11,7 +11,7 @@ import sys
 from bankcdc_stack.environment import client_environment
 from bankcdc_stack.errors import StackError
 from bankcdc_stack.services.airflow import ADMIN_USER
-from bankcdc_stack.stack import SERVICE_CLASSES, Stack
+from bankcdc_stack.stack import DEPENDS_ON, SERVICE_CLASSES, Stack
 
 SERVICE_NAMES = [cls.name for cls in SERVICE_CLASSES]
 
@@ -27,8 +27,15 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="install what is missing, start services, wait until healthy")
     up.add_argument("services", nargs="*", metavar="SERVICE",
                     help=f"only these (and what they need); default all: {', '.join(SERVICE_NAMES)}")
-    down = sub.add_parser("down", help="stop services and every process they started")
+    needs = "; ".join(f"{name} needs {', '.join(deps)}" for name, deps in DEPENDS_ON.items())
+    down = sub.add_parser(
+        "down", help="stop services and every process they started",
+        description=f"Stop the named services (default: all). Never stops what they depend on ({needs}): "
+                    "`down filler` leaves PostgreSQL, and what else uses it, running.")
     down.add_argument("services", nargs="*", metavar="SERVICE", help="only these; default all")
+    down.add_argument("--with-dependents", action="store_true",
+                      help="also stop the services that cannot run without them (e.g. `down kafka "
+                           "--with-dependents` stops connect and consumer too)")
     sub.add_parser("status", help="each service with PID, port, health and memory "
                                   "(exit 0 all healthy, 1 one running but unhealthy, 3 some stopped)")
     logs = sub.add_parser("logs", help="show a service's log")
@@ -48,14 +55,16 @@ def _format_bytes(count: int) -> str:
 
 def cmd_status(stack: Stack) -> int:
     rows = stack.status()
-    print(f"{'SERVICE':<11} {'PID':<24} {'PORT':<12} {'HEALTH':<7} {'MEMORY':>8}  DETAIL")
+    print(f"{'SERVICE':<11} {'PID':<24} {'PORT':<12} {'HEALTH':<7} {'MEMORY':>8}  {'NEEDS':<16} DETAIL")
     for row in rows:
         pids = ",".join(str(p) if p else "-" for p in row.pids)
         ports = ",".join(map(str, row.ports)) or "-"
+        needs = ",".join(DEPENDS_ON.get(row.name, ())) or "-"
         print(f"{row.name:<11} {pids:<24} {ports:<12} {'ok' if row.health.ok else 'DOWN':<7} "
-              f"{_format_bytes(row.memory_bytes):>8}  {row.health.detail}")
+              f"{_format_bytes(row.memory_bytes):>8}  {needs:<16} {row.health.detail}")
     total = sum(row.memory_bytes for row in rows)
     print(f"{'total':<11} {'':<24} {'':<12} {'':<7} {_format_bytes(total):>8}")
+    print("(`down SERVICE` stops only that service; `--with-dependents` also what NEEDS it)")
     running = [row for row in rows if any(row.pids)]
     if any(not row.health.ok for row in running):
         return 1  # something runs but does not answer
@@ -78,7 +87,7 @@ def cmd_logs(stack: Stack, service: str | None, lines: int, follow: bool) -> int
 
 def cmd_airflow(stack: Stack, args: list[str]) -> int:
     """The airflow CLI against this stack's metadata DB, connections and DAGs folder."""
-    env = stack.services["airflow"].env()  # type: ignore[attr-defined]
+    env = stack.services["airflow"].env()
     return subprocess.call([sys.executable, "-m", "airflow", *args], env=env)
 
 
@@ -107,11 +116,13 @@ def main(argv: list[str] | None = None) -> int:
             print_welcome(stack, seconds)
             return 0
         if args.command == "down":
-            left = stack.down(args.services or None)
+            left = stack.down(args.services or None, with_dependents=args.with_dependents)
             if left:
                 print(f"still listening after down: ports {left}", file=sys.stderr)
                 return 1
-            print("stack stopped; no service port is listening")
+            running = [row.name for row in stack.status() if any(row.pids)]
+            print(f"stopped; still running: {', '.join(running)}" if running
+                  else "stack stopped; no service port is listening")
             return 0
         if args.command == "status":
             return cmd_status(stack)

@@ -7,7 +7,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from bankcdc_stack.environment import airflow_connections, client_environment
 from bankcdc_stack.errors import ConfigError, StackError
@@ -60,7 +60,15 @@ class Stack:
         self.services: dict[str, Service] = {cls.name: cls(self.ctx) for cls in SERVICE_CLASSES}
 
     def resolve(self, names: list[str] | None) -> list[Service]:
-        """The named services plus what they depend on, in start order."""
+        """The named services plus what they depend on, in start order (what `up` starts)."""
+        return self._closure(names, lambda name: DEPENDS_ON.get(name, ()))
+
+    def dependents(self, names: list[str] | None) -> list[Service]:
+        """The named services plus what cannot run without them, in start order (what
+        `down --with-dependents` stops); never what they depend on."""
+        return self._closure(names, lambda name: [n for n, deps in DEPENDS_ON.items() if name in deps])
+
+    def _closure(self, names: list[str] | None, follow: Callable[[str], Iterable[str]]) -> list[Service]:
         if not names:
             return list(self.services.values())
         unknown = [n for n in names if n not in self.services]
@@ -72,7 +80,7 @@ class Stack:
             name = pending.pop()
             if name not in wanted:
                 wanted.add(name)
-                pending.extend(DEPENDS_ON.get(name, ()))
+                pending.extend(follow(name))
         return [svc for name, svc in self.services.items() if name in wanted]
 
     @contextmanager
@@ -92,10 +100,17 @@ class Stack:
                 log.info("%-10s %s, healthy in %.1fs", svc.name, outcome, time.monotonic() - t0)
         return time.monotonic() - started
 
-    def down(self, names: list[str] | None = None) -> list[int]:
-        """Stop services in reverse order; returns the stack ports still listening (should be none)."""
+    def down(self, names: list[str] | None = None, with_dependents: bool = False) -> list[int]:
+        """Stop the named services (all when none are named), and with `with_dependents` what
+        cannot run without them, in reverse start order; never what they depend on. Returns the
+        stopped services' ports still listening (should be none)."""
         with self._lock():
-            targets = self.resolve(names) if names else list(self.services.values())
+            if not names:
+                targets = list(self.services.values())
+            elif with_dependents:
+                targets = self.dependents(names)
+            else:
+                targets = self._closure(names, lambda name: ())
             for svc in reversed(targets):
                 if svc.stop():
                     log.info("%-10s stopped", svc.name)
