@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -62,13 +64,47 @@ def find_bindir() -> Path:
     )
 
 
+# where the cluster lives when the state dir is in a folder the postgres OS user cannot enter
+# (a clone in root's 0700 home): one folder per state dir, named after its path
+SHARED_ROOT = Path("/var/lib/bankcdc")
+
+
+def reachable_by(user: str, path: Path) -> bool:
+    """Can `user` enter every folder from / down to `path` (the execute bit that applies to it)?"""
+    import grp
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    for folder in [*reversed(path.parents), path]:
+        if not folder.exists():
+            break
+        mode = folder.stat()
+        if mode.st_uid == entry.pw_uid:
+            allowed = mode.st_mode & stat.S_IXUSR
+        elif mode.st_gid in groups:
+            allowed = mode.st_mode & stat.S_IXGRP
+        else:
+            allowed = mode.st_mode & stat.S_IXOTH
+        if not allowed:
+            return False
+    return True
+
+
 class PostgresService(Service):
     name = "postgres"
     start_timeout = 60.0
 
     @property
     def root(self) -> Path:
-        return self.settings.state_dir / "postgres"
+        """<state dir>/postgres, or a folder under /var/lib/bankcdc when the postgres OS user
+        cannot reach the state dir (PostgreSQL runs as that user when the stack runs as root)."""
+        own = self.settings.state_dir / "postgres"
+        user = self._os_user()
+        if user is None or reachable_by(user, own):
+            return own
+        digest = hashlib.sha256(str(self.settings.state_dir.resolve()).encode()).hexdigest()[:12]
+        return SHARED_ROOT / digest / "postgres"
 
     @property
     def data_dir(self) -> Path:
@@ -109,6 +145,11 @@ class PostgresService(Service):
 
     def prepare(self) -> None:
         bindir = find_bindir()
+        if not self.root.is_relative_to(self.settings.state_dir):
+            log.info("postgres: the postgres OS user cannot enter %s (a private folder); the cluster lives in "
+                     "%s instead", self.settings.state_dir, self.root)
+            SHARED_ROOT.mkdir(mode=0o755, exist_ok=True)
+            self.root.parent.mkdir(mode=0o755, exist_ok=True)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self._chown(self.root)
         self._chown(self.socket_dir)
