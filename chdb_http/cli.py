@@ -22,6 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsersConfigError) as exc:
         print(f"chdb-http: configuration error: {exc}", file=sys.stderr)
         return 2
+    if config.check_only:
+        print(config)
+        for user in users.users.values():
+            grants = "all" if user.grants is None else len(user.grants)
+            print(f"user {user.name}: password {user.password_kind}, readonly={user.readonly}, grants={grants}")
+        return 0
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

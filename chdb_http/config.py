@@ -22,6 +22,7 @@ class EndpointConfig:
     data_dir: Path
     users_file: Path
     log_level: str
+    check_only: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"clickhouse-server users.xml (default $CLICKHOUSE_USERS_FILE or {REPO_USERS_FILE})",
     )
     p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (default $CHDB_HTTP_LOG_LEVEL or INFO)")
+    p.add_argument("--check-config", action="store_true",
+                   help="validate the settings and the users file, print them (never a password) and exit")
     return p
 
 
@@ -65,4 +68,4 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     level = (args.log_level or env.get("CHDB_HTTP_LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log level {level!r}: use --log-level / CHDB_HTTP_LOG_LEVEL DEBUG, INFO, WARNING or ERROR")
-    return EndpointConfig(host, port, data_dir, users_file, level)
+    return EndpointConfig(host, port, data_dir, users_file, level, args.check_config)

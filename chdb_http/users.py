@@ -32,7 +32,7 @@ class User:
 
     name: str
     password_kind: str  # plaintext | sha256 | double_sha1 | none
-    password_value: str
+    password_value: str = field(repr=False)
     settings: Mapping[str, str] = field(default_factory=dict)
     grants: tuple[Grant, ...] | None = None  # None: every privilege (no <grants> element)
 

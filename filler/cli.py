@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="do nothing if bank.transaction already has rows (for stack start-up scripts)")
     _add(backfill, config.BACKFILL_OPTIONS + config.SIM_OPTIONS + config.DB_OPTIONS)
 
+    check = subparsers["check-config"] = sub.add_parser(
+        "check-config", help="validate the settings `run` would use, print them (never a password) and exit",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add(check, config.RUN_OPTIONS + config.SIM_OPTIONS + config.DB_OPTIONS)
+
     status = subparsers["status"] = sub.add_parser("status", help="row counts per table and fraud scenario counts",
                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -79,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             info = _status(flags)
             print(json.dumps(info, indent=2, default=str) if args.json else _render(info))
+            return 0
+        if args.command == "check-config":
+            print(config.run_settings(flags))
             return 0
         stop = StopFlag()
         if args.command == "run":

@@ -100,7 +100,7 @@ class DbSettings:
     port: int = 5432
     name: str = "bank"
     user: str = "bank_filler"
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     sslmode: str = "prefer"
 
     def dsn_kwargs(self) -> dict[str, Any]:
@@ -112,6 +112,7 @@ class DbSettings:
         return kwargs
 
     def describe(self) -> str:
+        """Where the filler writes, as user@host:port/db; never the password."""
         return f"{self.user}@{self.host}:{self.port}/{self.name}"
 
 
