@@ -17,6 +17,8 @@ import threading
 import time
 import uuid
 
+import psycopg2
+
 from filler import distributions as d
 from filler import world
 from filler.batch import Batch
@@ -27,7 +29,7 @@ from filler.generators import EntityFactory
 from filler.progress import Progress
 from filler.signals import StopFlag
 from filler.simulation import Simulation
-from filler.writer import batch_committed, txn_copy_text, write_batch
+from filler.writer import batch_committed, describe_refusal, txn_copy_text, write_batch
 
 log = logging.getLogger("filler")
 
@@ -111,11 +113,14 @@ class _Writers:
                 index, batch = item
                 self._wait_turn(index)
                 if self.error is None:
-                    db.retry(lambda conn: write_batch(conn, batch),
-                             on_retry=lambda conn: True if batch_committed(conn, batch) else None)
+                    try:
+                        db.retry(lambda conn: write_batch(conn, batch),
+                                 on_retry=lambda conn: True if batch_committed(conn, batch) else None)
+                    except psycopg2.IntegrityError as exc:
+                        raise FillerError(describe_refusal(exc, batch)) from exc
                     self.progress.add(batch)
                     self._mark_done(index)
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
                 self._fail(exc)
             finally:
                 q.task_done()
@@ -184,7 +189,8 @@ def run(settings: BackfillSettings, stop: StopFlag | None = None, if_empty: bool
         return batch
 
     try:
-        loaded = main_db.retry(lambda conn: world.load(conn, sim, None, resume_pending=False))
+        # a populated bank: only what existed when the history starts takes part in it
+        loaded = main_db.retry(lambda conn: world.load(conn, sim, None, resume_pending=False, created_before=start))
         log.info("loaded from the database: %s", ", ".join(f"{k} {v:,}" for k, v in loaded.items()))
         want_cards, want_terminals = population_targets(settings.txns_per_day)
         customers = max(0, int((want_cards - len(sim.active_cards)) / 1.6))

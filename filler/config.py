@@ -75,6 +75,10 @@ SIM_OPTIONS = (
 
 RUN_OPTIONS = (
     Option("rate", "--rate", "FILLER_RATE", float, 50.0, "target transactions per second", 0.1, 100000.0),
+    Option("shard", "--shard", "FILLER_SHARD", str, "0/1",
+           "K/N: this filler's share when N fillers write at once, each with its own K (0 .. N-1): it "
+           "uses the customers whose id % N == K (their accounts and cards) and makes new ones so; "
+           "shard 0 alone changes terminals"),
     Option("duration", "--duration", "FILLER_DURATION", float, 0.0,
            "stop after this many seconds (0 = run until SIGINT/SIGTERM)", 0.0, 31536000.0),
     Option("log_interval", "--log-interval", "FILLER_LOG_INTERVAL", float, 10.0,
@@ -131,10 +135,42 @@ class SimSettings:
 
 
 @dataclass(frozen=True)
+class Shard:
+    """Which customers (with their accounts and cards) one of several fillers at once owns."""
+
+    index: int = 0
+    count: int = 1
+
+    def owns(self, customer_id: int) -> bool:
+        return customer_id % self.count == self.index
+
+    @property
+    def owns_terminals(self) -> bool:
+        return self.index == 0
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+MAX_SHARDS = 1024
+
+
+def parse_shard(raw: str, source: str = "--shard") -> Shard:
+    try:
+        index, count = (int(part) for part in raw.split("/"))
+    except ValueError:
+        raise ConfigError(f"{source} must be K/N, e.g. 0/2 and 1/2 for two fillers (got {raw!r})") from None
+    if not 1 <= count <= MAX_SHARDS or not 0 <= index < count:
+        raise ConfigError(f"{source} must be K/N with 1 <= N <= {MAX_SHARDS} and 0 <= K < N (got {raw!r})")
+    return Shard(index, count)
+
+
+@dataclass(frozen=True)
 class RunSettings:
     db: DbSettings
     sim: SimSettings
     rate: float = 50.0
+    shard: Shard = Shard()
     duration: float = 0.0
     log_interval: float = 10.0
 
@@ -217,7 +253,10 @@ def db_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) 
 
 def run_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> RunSettings:
     reader = _Reader(flags, os.environ if env is None else env)
-    return RunSettings(db=_db(reader), sim=_sim(reader), **reader.read(RUN_OPTIONS))
+    values = reader.read(RUN_OPTIONS)
+    shard_source = "--shard" if flags.get("shard") is not None else "FILLER_SHARD (--shard)"
+    values["shard"] = parse_shard(values["shard"], shard_source)
+    return RunSettings(db=_db(reader), sim=_sim(reader), **values)
 
 
 def backfill_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> BackfillSettings:

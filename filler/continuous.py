@@ -16,15 +16,18 @@ import random
 import time
 import uuid
 
+import psycopg2
+
 from filler import world
 from filler.batch import Batch
 from filler.config import RunSettings
 from filler.db import Database, IdReserve
+from filler.errors import FillerError
 from filler.generators import EntityFactory
 from filler.progress import Progress
 from filler.signals import StopFlag
 from filler.simulation import Simulation
-from filler.writer import batch_committed, write_batch
+from filler.writer import batch_committed, describe_refusal, write_batch
 
 log = logging.getLogger("filler")
 
@@ -49,16 +52,23 @@ class Runner:
         self.seed = settings.sim.seed if settings.sim.seed is not None else random.SystemRandom().randrange(2**63)
         self.rng = random.Random(self.seed)
         self.sim = Simulation(settings.sim, self.rng, EntityFactory(self.rng, self.seed),
-                              compressed=True, inline_status=False)
+                              compressed=True, inline_status=False, owns_terminals=settings.shard.owns_terminals)
         self.db = Database(settings.db, should_stop=stop.is_set)
-        self.ids = IdReserve(self.db, block=max(1000, 2 * batch_size(settings.rate)))
+        shard = settings.shard
+        # a new customer gets an id of this shard's, so whichever filler loads it later owns it
+        self.ids = IdReserve(self.db, block=max(1000, 2 * batch_size(settings.rate)),
+                             keep=lambda pool, id_: pool != "customer" or shard.owns(id_),
+                             spread=lambda pool: shard.count if pool == "customer" else 1)
         self.run_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
         self.seq = 0
         self.progress = Progress("continuous", settings.log_interval, settings.rate)
 
     def _write(self, batch: Batch) -> None:
-        self.db.retry(lambda conn: write_batch(conn, batch),
-                      on_retry=lambda conn: True if batch_committed(conn, batch) else None)
+        try:
+            self.db.retry(lambda conn: write_batch(conn, batch),
+                          on_retry=lambda conn: True if batch_committed(conn, batch) else None)
+        except psycopg2.IntegrityError as exc:
+            raise FillerError(describe_refusal(exc, batch)) from exc
         self.progress.add(batch)
 
     def _new_batch(self) -> Batch:
@@ -67,11 +77,11 @@ class Runner:
         return batch
 
     def start(self) -> None:
-        log.info("filler run: %s, target %s tx/s, seed %d, fraud share %.3f",
-                 self.s.db.describe(), f"{self.s.rate:g}", self.seed, self.s.sim.fraud_share)
+        log.info("filler run: %s, target %s tx/s, shard %s, seed %d, fraud share %.3f",
+                 self.s.db.describe(), f"{self.s.rate:g}", self.s.shard, self.seed, self.s.sim.fraud_share)
         self.db.connect()
         now = time.time()
-        loaded = self.db.retry(lambda conn: world.load(conn, self.sim, now, resume_pending=True))
+        loaded = self.db.retry(lambda conn: world.load(conn, self.sim, now, resume_pending=True, shard=self.s.shard))
         log.info("loaded from the database: %s", ", ".join(f"{k} {v:,}" for k, v in loaded.items()))
         want_customers, want_terminals = population_targets(self.s.rate)
         customers = max(0, int((want_customers * 1.6 - len(self.sim.active_cards)) / 1.6))

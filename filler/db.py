@@ -144,9 +144,14 @@ class IdReserve:
     bounds of what the next chunk can need.
     """
 
-    def __init__(self, db: Database, block: int = 1000):
+    def __init__(self, db: Database, block: int = 1000, keep: Callable[[str, int], bool] | None = None,
+                 spread: Callable[[str], int] | None = None):
+        """`keep(pool, id)` drops ids this filler may not use (a shard keeps its own customers'),
+        `spread(pool)` how many ids are drawn per id kept."""
         self.db = db
         self.block = block
+        self.keep = keep or (lambda _pool, _id: True)
+        self.spread = spread or (lambda _pool: 1)
         self.pools: dict[str, deque[int]] = {name: deque() for name in SEQUENCES}
         self._seq_names: dict[str, str] = {}
 
@@ -159,23 +164,21 @@ class IdReserve:
         return self._seq_names[name]
 
     def ensure(self, needs: dict[str, int]) -> None:
-        missing = {k: n for k, n in needs.items() if len(self.pools[k]) < n}
-        if not missing:
-            return
+        while missing := {k: n for k, n in needs.items() if len(self.pools[k]) < n}:
 
-        def fetch(conn):
-            got = {}
-            with conn.cursor() as cur:
-                for name, need in missing.items():
-                    count = max(need - len(self.pools[name]), 0) + self.block
-                    cur.execute("SELECT nextval(%s) FROM generate_series(1, %s)",
-                                (self._sequence(conn, name), count))
-                    got[name] = [r[0] for r in cur.fetchall()]
-            conn.commit()
-            return got
+            def fetch(conn, missing=missing):
+                got = {}
+                with conn.cursor() as cur:
+                    for name, need in missing.items():
+                        count = (max(need - len(self.pools[name]), 0) + self.block) * self.spread(name)
+                        cur.execute("SELECT nextval(%s) FROM generate_series(1, %s)",
+                                    (self._sequence(conn, name), count))
+                        got[name] = [r[0] for r in cur.fetchall() if self.keep(name, r[0])]
+                conn.commit()
+                return got
 
-        for name, ids in self.db.retry(fetch).items():
-            self.pools[name].extend(ids)
+            for name, ids in self.db.retry(fetch).items():
+                self.pools[name].extend(ids)
 
     def take(self, name: str) -> int:
         try:

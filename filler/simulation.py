@@ -55,8 +55,10 @@ class Simulation:
 
     def __init__(self, settings: SimSettings, rng: random.Random, factory: EntityFactory, *,
                  compressed: bool, inline_status: bool, horizon_end: float | None = None,
-                 settle_chunks: int = 0):
+                 settle_chunks: int = 0, owns_terminals: bool = True):
         self.s = settings
+        # one of several fillers at once (a shard other than 0) uses terminals, never changes them
+        self.owns_terminals = owns_terminals
         self.rng = rng
         self.factory = factory
         self.compressed = compressed  # continuous: scenario windows squeezed into seconds
@@ -236,7 +238,7 @@ class Simulation:
                     card_id = state.active_cards.choice(rng)
                     if not state.card_is_busy(card_id, at):
                         state.close_card(card_id, at, batch)
-                elif table == "terminal":
+                elif table == "terminal" and self.owns_terminals:
                     ttype = rng.choices(TERMINAL_TYPES, (1, 4, 2))[0]
                     pool = state.terminals[ttype]
                     if len(pool) > 5:
@@ -253,7 +255,7 @@ class Simulation:
                 state.inactive_cards.remove(card_id)
                 batch.activations["card"].append((card_id, at))
                 state.active_cards.add(card_id)
-            elif len(state.inactive_terminals) > 0:
+            elif self.owns_terminals and len(state.inactive_terminals) > 0:
                 tid = state.inactive_terminals.choice(rng)
                 state.inactive_terminals.remove(tid)
                 batch.activations["terminal"].append((tid, at))
@@ -267,7 +269,7 @@ class Simulation:
                 if account is not None and card_id in state.account_cards.get(account, ()):
                     state.account_cards[account].remove(card_id)
                 batch.delete_cards.append(card_id)
-            elif r < 0.7 and len(state.inactive_terminals) > 0:
+            elif r < 0.7 and self.owns_terminals and len(state.inactive_terminals) > 0:
                 tid = state.inactive_terminals.choice(rng)
                 state.inactive_terminals.remove(tid)
                 state.terminal_info.pop(tid, None)

@@ -141,7 +141,10 @@ def write_batch(conn, batch: Batch) -> None:
                     reversed_at = CASE WHEN v.status = 'reversed' THEN v.at::timestamptz ELSE t.reversed_at END,
                     updated_at = v.at::timestamptz
                 FROM (VALUES %s) AS v(id, status, reason, at)
-                WHERE t.transaction_id = v.id""",
+                WHERE t.transaction_id = v.id
+                  -- only from the status the change follows: a filler beside this one may have
+                  -- resolved the same pending transaction first (its change wins, this one is void)
+                  AND (t.status = 'pending' OR (v.status = 'reversed' AND t.status = 'approved'))""",
                            [(i, s, r, _ts(at)) for i, s, r, at in batch.txn_updates], page_size=1000)
         if batch.delete_transactions:
             cur.execute("""
@@ -180,6 +183,17 @@ def write_batch(conn, batch: Batch) -> None:
             VALUES (%s, %s, %s, %s, {', '.join(['%s'] * len(counters))})""",
                     (str(batch.batch_id), str(batch.run_id), batch.seq, batch.mode, *counters.values()))
     conn.commit()
+
+
+def describe_refusal(exc: Exception, batch: Batch) -> str:
+    """What PostgreSQL refused in a batch, naming the constraint, the table and the row."""
+    diag = getattr(exc, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or "a check"
+    table = ".".join(p for p in (getattr(diag, "schema_name", None), getattr(diag, "table_name", None)) if p)
+    detail = getattr(diag, "message_detail", None) or getattr(diag, "message_primary", None) or str(exc).strip()
+    return (f"PostgreSQL refused {batch.mode} batch {batch.seq} ({batch.batch_id}) on constraint {constraint}"
+            f"{' of ' + table if table else ''}: {detail}; the batch was rolled back whole, earlier batches "
+            "are complete")
 
 
 def batch_committed(conn, batch: Batch) -> bool:
