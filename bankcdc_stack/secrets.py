@@ -11,7 +11,7 @@ import base64
 import os
 import secrets as _random
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 SECRET_NAMES: tuple[str, ...] = (
     "POSTGRES_PASSWORD",
@@ -31,10 +31,13 @@ SECRET_NAMES: tuple[str, ...] = (
 )
 
 
-def _new_value(name: str) -> str:
+def _new_value(name: str, draw: Callable[[int], str] = _random.token_urlsafe) -> str:
+    """A fresh random value; never one starting with '-', which a command line would read as an option."""
     if name == "AIRFLOW_FERNET_KEY":
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
-    return _random.token_urlsafe(24)
+    while (value := draw(24)).startswith("-"):
+        pass
+    return value
 
 
 def _read(path: Path) -> dict[str, str]:

@@ -6,6 +6,7 @@ import base64
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -18,6 +19,15 @@ from bankcdc_stack.settings import HOST
 
 MAX_MESSAGE_BYTES = 32 * 1024**2
 """Largest Kafka message (broker message.max.bytes = the connectors' producer max.request.size)."""
+
+
+def kraft_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id as Kafka's Uuid.randomUuid() makes them: urlsafe base64 of 16 random
+    bytes, never starting with '-' (a command line would read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaService(Service):
@@ -77,10 +87,10 @@ class KafkaService(Service):
         })
         if (self.root / "data" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = kraft_cluster_id()
         log.info("kafka: formatting KRaft storage (cluster id %s)", cluster_id)
         result = subprocess.run(
-            java_argv(s, "256m", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)),
+            java_argv(s, "256m", "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_path)),
             capture_output=True, text=True,
         )
         if result.returncode != 0:
