@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -102,10 +103,53 @@ def test_up_twice_is_harmless(stack: Stack) -> None:
     assert all(row.health.ok for row in after), [(row.name, row.health.detail) for row in after]
 
 
+def test_down_of_one_service_leaves_what_it_needs_running(stack: Stack, stack_env: dict[str, str]) -> None:
+    """`down filler` stops the filler, not PostgreSQL (the pipeline's source and Airflow's DB)."""
+    filler = stack.services["filler"]
+    filler.start()
+    out = subprocess.run([sys.executable, "-m", "bankcdc_stack", "down", "filler"], env=stack_env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not filler.is_running()
+    running = {row.name: row.health.ok for row in stack.status()}
+    assert running["postgres"] and running["airflow"] and running["connect"], running
+    assert "still running: postgres" in out.stdout, out.stdout
+
+
+def test_postgres_starts_from_a_state_dir_in_a_private_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A clone in root's 0700 home: PostgreSQL runs as the postgres OS user, which cannot enter
+    it, so its cluster lives where that user can reach it; the stack starts and stops as usual."""
+    import os
+    import shutil
+    import tempfile
+
+    from bankcdc_stack.services.postgres import reachable_by
+
+    private = Path(tempfile.mkdtemp(prefix="bankcdc-private-", dir=Path.home()))
+    private.chmod(0o700)
+    port = next(p for p in range(25432, 25532) if port_is_free(p))
+    stack = Stack({**os.environ, "BANKCDC_STATE_DIR": str(private / "state"), "DB_PORT": str(port)})
+    service = stack.services["postgres"]
+    try:
+        stack.up(["postgres"])
+        assert service.health().ok
+        if os.geteuid() == 0:
+            assert not reachable_by("postgres", private / "state"), "the folder is private to root"
+            assert not service.root.is_relative_to(private), f"the cluster moved out: {service.root}"
+    finally:
+        stack.down(["postgres"])
+        cluster = service.root
+        shutil.rmtree(private, ignore_errors=True)
+        if not cluster.is_relative_to(private):
+            shutil.rmtree(cluster.parent, ignore_errors=True)
+    assert port_is_free(port)
+
+
 def test_status_command_shows_each_service(stack_env: dict[str, str]) -> None:
     result = subprocess.run([sys.executable, "-m", "bankcdc_stack", "status"], env=stack_env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 3, result.stdout + result.stderr  # 3: some service (the filler) stopped
+    assert "NEEDS" in result.stdout and "down SERVICE" in result.stdout, "what `down` will stop"
     for name, port in (("postgres", stack_env["DB_PORT"]), ("kafka", stack_env["KAFKA_PORT"]),
                        ("connect", stack_env["CONNECT_PORT"]), ("clickhouse", stack_env["CLICKHOUSE_PORT"]),
                        ("airflow", stack_env["AIRFLOW_PORT"])):

@@ -78,3 +78,25 @@ def test_unknown_service_is_refused_with_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown service kafak: choose from postgres, kafka"):
         stack.resolve(["kafak"])
     assert [svc.name for svc in stack.resolve(["connect"])] == ["postgres", "kafka", "connect"]
+
+
+def test_generated_ids_and_secrets_never_start_with_a_dash() -> None:
+    """A value starting with '-' is read as an option by the command line it is passed to
+    (kafka-storage failed on about one cluster id in 64)."""
+    from bankcdc_stack.secrets import _new_value
+    from bankcdc_stack.services.kafka import kraft_cluster_id
+
+    draws = iter([b"\xfb" + bytes(15), b"\x00" * 16])      # the first encodes to '-w...'
+    assert kraft_cluster_id(lambda: next(draws)) == "AAAAAAAAAAAAAAAAAAAAAA"
+    values = iter(["-starts-with-a-dash", "fine-value"])
+    assert _new_value("CLICKHOUSE_PASSWORD", lambda _n: next(values)) == "fine-value"
+
+
+def test_down_of_one_service_never_stops_what_it_depends_on(tmp_path: Path) -> None:
+    from bankcdc_stack.stack import Stack
+
+    stack = Stack({"BANKCDC_STATE_DIR": str(tmp_path)})
+    assert [s.name for s in stack.resolve(["filler"])] == ["postgres", "filler"], "up starts what it needs"
+    assert [s.name for s in stack.dependents(["filler"])] == ["filler"]
+    assert [s.name for s in stack.dependents(["kafka"])] == ["kafka", "connect", "consumer"]
+    assert [s.name for s in stack.dependents(["postgres"])] == ["postgres", "connect", "airflow", "filler"]
