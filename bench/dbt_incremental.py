@@ -109,7 +109,7 @@ def timed_run(env: dict[str, str], work: Path, *extra: str) -> dict:
     """One dbt run, timed. A run that failed only on SESSION_IS_LOCKED (a chdb-http endpoint
     started before its session-release fix) is repeated; runs are idempotent, so the repeat
     measures the same work."""
-    for attempt in range(1, 6):
+    for attempt in range(1, 6):  # noqa: B007 - reported after the loop
         result = run_dbt(["run", "--vars", json.dumps({"db_prefix": PREFIX}), *extra], env, work)
         if result.ok or "SESSION_IS_LOCKED" not in result.stdout:
             break

@@ -48,7 +48,7 @@ class ConnectClient:
 
     def _call(self, method: str, path: str, **kwargs: object) -> requests.Response:
         try:
-            return requests.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)  # type: ignore[arg-type]
+            return requests.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise ConnectorError(f"Kafka Connect at {self.url} not reachable ({type(exc).__name__}); "
                                  "is it running? (./stack status)") from exc

@@ -57,7 +57,7 @@ def _decimal(precision: int, scale: int) -> Converter:
             raise ValueError(f"{value!r} is not a decimal") from None
         if not number.is_finite() or abs(number) >= limit:
             raise ValueError(f"{value} does not fit Decimal({precision}, {scale})")
-        if number.as_tuple().exponent < -scale:  # type: ignore[operator]
+        if number.as_tuple().exponent < -scale:
             raise ValueError(f"{value} has more than {scale} decimal places")
         return number
     return convert

@@ -266,8 +266,8 @@ class Handler(BaseHTTPRequestHandler):
     def _start_response(
         self, result: object, query_id: str, method: str | None, length: int | None, tag: str | None = None
     ) -> None:
-        fmt = getattr(result, "fmt")
-        stats = getattr(result, "stats")
+        fmt = result.fmt  # an ExecResult (executor.py); typed object to keep the server import-light
+        stats = result.stats
         self.send_response(200)
         self.send_header("Content-Type", content_type(fmt))
         self._common_headers(query_id)

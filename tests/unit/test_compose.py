@@ -265,7 +265,7 @@ def test_clickhouse_server_initialised_from_clickhouse_init() -> None:
     assert users == [str(REPO / "clickhouse_init" / "users.xml")]
     initdb = {dst: src for dst, src in mounts.items() if dst.startswith("/docker-entrypoint-initdb.d")}
     covered = set()
-    for dst, src in initdb.items():
+    for src in initdb.values():
         covered |= {p.name for p in Path(src).glob("*.sql")} if Path(src).is_dir() else {Path(src).name}
     wanted = {p.name for p in (REPO / "clickhouse_init").glob("*.sql")}
     assert wanted <= covered, f"not applied by clickhouse-server: {sorted(wanted - covered)}"

@@ -52,7 +52,7 @@ def dagbag(stack: object, stack_env: dict[str, str]) -> dict:
     every AIRFLOW_CONN_*: parsing must not look a connection up."""
     from bankcdc_stack.stack import Stack
 
-    env = Stack(stack_env).services["airflow"].env()  # type: ignore[attr-defined]
+    env = Stack(stack_env).services["airflow"].env()
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW_CONN_")}
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("DAGBAG_JSON=")]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
 PASSWORD_ENV = {
     "default": "CLICKHOUSE_PASSWORD",
@@ -46,7 +47,7 @@ class Endpoint:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def client(self, user: str = "default", **kwargs: object):  # noqa: ANN201 - clickhouse_connect Client
+    def client(self, user: str = "default", **kwargs: object) -> Client:
         import clickhouse_connect
 
         return clickhouse_connect.get_client(

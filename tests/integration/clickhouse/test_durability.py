@@ -57,6 +57,6 @@ def test_sigterm_finishes_in_flight_query_and_exits_0(tmp_path) -> None:
     assert stop_endpoint(ep) == 0
     worker.join(10)
     assert "error" not in result, result
-    assert [r[1] for r in result["rows"]] == [0, 1, 2, 3]  # type: ignore[index]
+    assert [r[1] for r in result["rows"]] == [0, 1, 2, 3]
     log = (tmp_path / "log").read_text()
     assert "draining" in log and "stopped" in log

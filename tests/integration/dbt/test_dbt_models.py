@@ -11,7 +11,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -129,7 +129,7 @@ def test_two_runs_at_once_leave_the_same_result(built: dict, stack_env: dict[str
 
 
 def test_fraud_marts_find_every_injected_scenario(built: dict, pg_admin_dsn: str, ch: Client,
-                                                  record_property) -> None:  # noqa: ANN001
+                                                  record_property: Callable[[str, object], None]) -> None:
     scores = fraud_scores(pg_admin_dsn, ch)
     summary = {kind: s.summary() for kind, s in scores.items()}
     record_property("fraud_scores", summary)

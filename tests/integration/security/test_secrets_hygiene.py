@@ -27,8 +27,8 @@ def secret_stores(stack: Stack) -> set[Path]:
     """Where secrets are kept on purpose (mode 0600): never logs."""
     state = stack.settings.state_dir
     return {state / "secrets.env", state / "secrets.tmp",
-            stack.services["airflow"].home / "simple_auth_manager_passwords.json",  # type: ignore[attr-defined]
-            stack.services["postgres"].root / ".pwfile"}  # type: ignore[attr-defined]
+            stack.services["airflow"].home / "simple_auth_manager_passwords.json",
+            stack.services["postgres"].root / ".pwfile"}
 
 
 def files_to_search(stack: Stack) -> list[Path]:

@@ -21,10 +21,10 @@ ENV = {
 def test_repo_users_file() -> None:
     users = load_users(REPO_USERS, ENV)
     assert set(users.users) == {"default", "loader", "transformer", "analyst"}
-    assert users.get("loader").check_password("loader-pw")  # type: ignore[union-attr]
-    assert not users.get("loader").check_password("admin-pw")  # type: ignore[union-attr]
-    assert users.get("analyst").readonly == 1  # type: ignore[union-attr]
-    assert users.get("default").readonly == 0 and users.get("transformer").readonly == 0  # type: ignore[union-attr]
+    assert users.get("loader").check_password("loader-pw")
+    assert not users.get("loader").check_password("admin-pw")
+    assert users.get("analyst").readonly == 1
+    assert users.get("default").readonly == 0 and users.get("transformer").readonly == 0
     assert "pw" not in REPO_USERS.read_text().lower().replace("password", "")
 
 
@@ -54,12 +54,12 @@ def test_password_kinds_and_profile_inheritance() -> None:
         {"E_PW": "from-env"},
     )
     a, b, c, d, e = (users.get(n) for n in "abcde")
-    assert a.check_password("s3cret") and not a.check_password("S3cret")  # type: ignore[union-attr]
-    assert a.settings == {"max_threads": "2", "readonly": "2"} and a.readonly == 2  # type: ignore[union-attr]
-    assert b.check_password("other") and not b.check_password("")  # type: ignore[union-attr]
-    assert c.check_password("anything") and not c.requires_password  # type: ignore[union-attr]
-    assert d.check_password("") and not d.requires_password  # type: ignore[union-attr]
-    assert e.check_password("from-env") and e.requires_password  # type: ignore[union-attr]
+    assert a.check_password("s3cret") and not a.check_password("S3cret")
+    assert a.settings == {"max_threads": "2", "readonly": "2"} and a.readonly == 2
+    assert b.check_password("other") and not b.check_password("")
+    assert c.check_password("anything") and not c.requires_password
+    assert d.check_password("") and not d.requires_password
+    assert e.check_password("from-env") and e.requires_password
 
 
 @pytest.mark.parametrize(
