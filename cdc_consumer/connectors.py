@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from cdc_consumer.errors import ConnectorError
+from cdc_consumer.errors import ConfigError, ConnectorError
 
 log = logging.getLogger("cdc_consumer.connectors")
 
@@ -60,8 +60,11 @@ class ConnectClient:
                 reason = str(response.json().get("message") or response.text)
             except ValueError:
                 reason = response.text
-            raise ConnectorError(f"connector {spec.name} refused by Kafka Connect ({response.status_code}); "
-                                 f"fix its config in debezium/{spec.name}.json or the environment it reads:\n{reason}")
+            message = (f"connector {spec.name} refused by Kafka Connect ({response.status_code}); "
+                       f"fix its config in debezium/{spec.name}.json or the environment it reads:\n{reason}")
+            # 4xx: Connect validated the config and said no, a wrong setting (exit 2, no retry helps);
+            # 5xx: Connect itself is in trouble (e.g. Kafka unreachable), worth retrying
+            raise (ConfigError if response.status_code < 500 else ConnectorError)(message)
         return "created" if response.status_code == 201 else "updated"
 
     def status(self, name: str) -> dict | None:
