@@ -25,7 +25,8 @@ AMOUNT_PROBING  (kind 'amount_probing')
 Ground truth: every injected scenario is one row of fraud_truth.scenario (kind, card_id,
 window_start/window_end = first/last transaction of the scenario, params) plus one
 fraud_truth.scenario_transaction row per transaction it produced. A detection matches a
-truth row when kind and card_id are equal and the windows overlap.
+truth row when kind and card_id are equal and the windows overlap. A closed card may get
+several closed_card_attempts episodes; the rule flags the card, so they make one case.
 
 Injection (what the filler writes):
   * rapid_withdrawals: 4-6 ATM withdrawals (100-400) at one or two ATMs, 20-110 s apart

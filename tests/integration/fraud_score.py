@@ -4,8 +4,10 @@ the episode level.
 A case (mart row) matches an injected episode (truth row) when kind (scenario) and card_id are
 equal and the windows [window_start, window_end] overlap (filler/scenarios.py). Matching is one
 to one: a second case for an episode already matched is a duplicate, not a hit. recall =
-matched episodes / episodes, precision = matched cases / cases. Reusable by the dbt and Airflow
-tests.
+matched episodes / episodes, precision = matched cases / cases. The closed-card rule flags a
+card, not an episode (every attempt after the close is one case), so the filler's episodes on
+one closed card count as one: from its first attempt to its last. Reusable by the dbt and
+Airflow tests.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from dataclasses import dataclass, field
 import psycopg2
 from clickhouse_connect.driver.client import Client
 
-from filler.scenarios import KINDS
+from filler.scenarios import CLOSED_CARD_ATTEMPTS, KINDS
 
 MARTS = {kind: f"marts.fraud_{kind}" for kind in KINDS}
+ONE_CASE_PER_CARD = {CLOSED_CARD_ATTEMPTS}
 Window = tuple[int, dt.datetime, dt.datetime]  # card_id, start, end
 
 
@@ -58,8 +61,15 @@ def truth_windows(pg_dsn: str, until: dt.datetime | None = None) -> dict[str, li
                     "WHERE %s::timestamptz IS NULL OR window_end <= %s", (until, until))
         rows = cur.fetchall()
     out: dict[str, list[Window]] = defaultdict(list)
+    per_card: dict[tuple[str, int], tuple[dt.datetime, dt.datetime]] = {}
     for kind, card, start, end in rows:
-        out[kind].append((card, _utc(start), _utc(end)))
+        if kind in ONE_CASE_PER_CARD:
+            first, last = per_card.get((kind, card), (_utc(start), _utc(end)))
+            per_card[(kind, card)] = (min(first, _utc(start)), max(last, _utc(end)))
+        else:
+            out[kind].append((card, _utc(start), _utc(end)))
+    for (kind, card), (start, end) in per_card.items():
+        out[kind].append((card, start, end))
     return out
 
 
