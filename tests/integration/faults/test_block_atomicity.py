@@ -51,8 +51,8 @@ def probe_table(ch: Client, stack_env: dict[str, str]) -> Iterator[str]:
 
 
 def _event(i: int) -> bytes:
-    """A Debezium insert; odd ids commit on the last second of January, even ones on 1 February."""
-    commit = MONTH_END + dt.timedelta(seconds=1 + i % 2)
+    """A Debezium insert; even ids commit on the last second of January, odd ones on 1 February."""
+    commit = MONTH_END + dt.timedelta(seconds=i % 2)
     ms = int(commit.timestamp() * 1000)
     return json.dumps({"before": None, "after": {"probe_id": i, "note": f"probe {i}"}, "op": "c", "ts_ms": ms,
                        "source": {"lsn": 10**9 + i, "ts_ms": ms, "table": TABLE, "schema": "probe"}}).encode()
@@ -74,7 +74,7 @@ def test_a_block_straddling_two_months_is_one_part(probe_table: str, stack_env: 
         rows = []
         for i in range(200_000):
             values = {"probe_id": i, "note": f"probe {i}", "_op": "c", "_lsn": i, "_version": i,
-                      "_source_ts": MONTH_END + dt.timedelta(seconds=1 + i % 2), "_emitted_ts": MONTH_END,
+                      "_source_ts": MONTH_END + dt.timedelta(seconds=i % 2), "_emitted_ts": MONTH_END,
                       "_topic": "direct", "_partition": 0, "_offset": i, "_is_deleted": 0}
             rows.append([values[c] for c in columns])
         loader.insert_block(table, rows, "direct:0:0-199999")
