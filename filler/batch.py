@@ -51,6 +51,8 @@ class Batch:
     txn_copy: str | None = None
     # filled in by the writer: rows the guarded DELETEs really removed
     deleted: dict[str, int] = field(default_factory=lambda: {"card": 0, "terminal": 0, "transaction": 0})
+    # filled in by the writer: ids the guarded activation UPDATEs really changed
+    activated: dict[str, list[int]] = field(default_factory=lambda: {"card": [], "terminal": []})
 
     def is_empty(self) -> bool:
         return not (self.customers or self.accounts or self.cards or self.terminals or self.transactions

@@ -52,7 +52,8 @@ class Runner:
         self.seed = settings.sim.seed if settings.sim.seed is not None else random.SystemRandom().randrange(2**63)
         self.rng = random.Random(self.seed)
         self.sim = Simulation(settings.sim, self.rng, EntityFactory(self.rng, self.seed),
-                              compressed=True, inline_status=False, owns_terminals=settings.shard.owns_terminals)
+                              compressed=True, inline_status=False, owns_terminals=settings.shard.owns_terminals,
+                              confirm_activations=True)
         self.db = Database(settings.db, should_stop=stop.is_set)
         shard = settings.shard
         # a new customer gets an id of this shard's, so whichever filler loads it later owns it
@@ -69,6 +70,7 @@ class Runner:
                           on_retry=lambda conn: True if batch_committed(conn, batch) else None)
         except psycopg2.IntegrityError as exc:
             raise FillerError(describe_refusal(exc, batch)) from exc
+        self.sim.activations_committed(batch)
         self.progress.add(batch)
 
     def _new_batch(self) -> Batch:

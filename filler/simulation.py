@@ -55,10 +55,13 @@ class Simulation:
 
     def __init__(self, settings: SimSettings, rng: random.Random, factory: EntityFactory, *,
                  compressed: bool, inline_status: bool, horizon_end: float | None = None,
-                 settle_chunks: int = 0, owns_terminals: bool = True):
+                 settle_chunks: int = 0, owns_terminals: bool = True, confirm_activations: bool = False):
         self.s = settings
         # one of several fillers at once (a shard other than 0) uses terminals, never changes them
         self.owns_terminals = owns_terminals
+        # beside another filler (continuous): an activated card or terminal is used only once the
+        # database confirms the activation, because the other filler may have deleted it first
+        self.confirm_activations = confirm_activations
         self.rng = rng
         self.factory = factory
         self.compressed = compressed  # continuous: scenario windows squeezed into seconds
@@ -254,12 +257,14 @@ class Simulation:
                 card_id = state.inactive_cards.choice(rng)
                 state.inactive_cards.remove(card_id)
                 batch.activations["card"].append((card_id, at))
-                state.active_cards.add(card_id)
+                if not self.confirm_activations:
+                    state.active_cards.add(card_id)
             elif self.owns_terminals and len(state.inactive_terminals) > 0:
                 tid = state.inactive_terminals.choice(rng)
                 state.inactive_terminals.remove(tid)
                 batch.activations["terminal"].append((tid, at))
-                state.terminals[state.terminal_info[tid][0]].add(tid)
+                if not self.confirm_activations:
+                    state.terminals[state.terminal_info[tid][0]].add(tid)
         for _ in range(plan.deletes):
             r = rng.random()
             if r < 0.4 and len(state.inactive_cards) > 0:
@@ -276,6 +281,21 @@ class Simulation:
                 batch.delete_terminals.append(tid)
             elif self.deletable_txns and self.deletable_txns[0][0] <= self.chunk_no:
                 batch.delete_transactions.append(self.deletable_txns.popleft()[1])
+
+    def activations_committed(self, batch: Batch) -> None:
+        """Pool what `batch` activated and the database confirmed (see `confirm_activations`).
+
+        An activation the database did not apply (another filler deleted, closed or activated
+        the row first) leaves the card or terminal out of every pool: this filler never uses it.
+        """
+        if not self.confirm_activations:
+            return
+        state = self.state
+        for card_id in batch.activated["card"]:
+            state.active_cards.add(card_id)
+        for tid in batch.activated["terminal"]:
+            if tid in state.terminal_info:
+                state.terminals[state.terminal_info[tid][0]].add(tid)
 
     # -- normal traffic
     def _decline_reason(self, card_present: bool) -> str:

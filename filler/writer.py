@@ -113,11 +113,13 @@ def write_batch(conn, batch: Batch) -> None:
         _copy(cur, "bank.card", CARD_COLUMNS, entity_copy_text(batch.cards, CARD_COLUMNS))
         for table, rows in batch.activations.items():
             if rows:
-                execute_values(cur, f"""
+                applied = execute_values(cur, f"""
                     UPDATE bank.{table} AS x SET status = 'active', updated_at = v.at::timestamptz
                     FROM (VALUES %s) AS v(id, at)
-                    WHERE x.{KEY[table]} = v.id AND x.status = 'inactive'""",
-                               [(i, _ts(at)) for i, at in rows], page_size=1000)
+                    WHERE x.{KEY[table]} = v.id AND x.status = 'inactive'
+                    RETURNING x.{KEY[table]}""",
+                                         [(i, _ts(at)) for i, at in rows], page_size=1000, fetch=True)
+                batch.activated[table] = sorted(i for (i,) in applied)
         # parents first so a cascade close never leaves an active child under a closed parent
         for table in ("customer", "account", "card", "terminal"):
             rows = batch.closes[table]
