@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.envelope import SourceRef, decode, table_of
 from cdc_consumer.errors import DecodeError, DependencyUnavailable, LoadError
+from cdc_consumer.kafka_log import kafka_logger
 from cdc_consumer.loader import DeadLetter, RawLoader
 from cdc_consumer.metrics import ConsumerMetrics
 
@@ -45,7 +46,8 @@ class CdcConsumer:
             # session expires: 10 s, not librdkafka's 45 s, before a restarted one takes over
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 2000,
-            "logger": logging.getLogger("cdc_consumer.kafka"),
+            "reconnect.backoff.ms": 500,
+            "logger": kafka_logger(),
         })
 
     # -- rebalance ------------------------------------------------------------------------------

@@ -113,14 +113,22 @@ def test_consumer_waits_for_kafka_and_stops_cleanly_while_waiting(stack: Stack, 
                                                                    tmp_path: Path) -> None:
     env = consumer_env(stack_env, stack, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_ports(1)[0]}")
     metrics = int(env["CONSUMER_METRICS_PORT"])
-    proc = subprocess.Popen([sys.executable, "-m", "cdc_consumer", "run"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    # a file, not a pipe: nothing reads a pipe while the test waits, and a full one would stall the consumer
+    log_path = tmp_path / "consumer.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "cdc_consumer", "run"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=REPO)
     try:
-        wait_for(lambda: _waiting(metrics).get("kafka") == 1, timeout=90, what="/metrics to show the wait for Kafka")
+        try:
+            wait_for(lambda: _waiting(metrics).get("kafka") == 1, timeout=120,
+                     what="/metrics to show the wait for Kafka")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; consumer exit {proc.poll()}, log:\n{log_path.read_text()[-3000:]}") from None
         assert proc.poll() is None
     finally:
         proc.terminate()
-        output, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+    output = log_path.read_text()
     assert proc.returncode == 0, output[-3000:]
     assert "waiting for kafka: no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:" in output
 
