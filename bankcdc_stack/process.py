@@ -47,6 +47,20 @@ def require_free_port(port: int, setting: str, service: str) -> None:
         )
 
 
+def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (/proc/<pid>/stat, field 22).
+
+    Unlike psutil's create_time, which adds the ticks to the boot time as the wall clock gives it
+    now, this does not move when the clock is stepped (NTP, a VM resumed): a pid file keeps
+    naming its process however the clock moved.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
 @dataclass
 class ManagedProcess:
     """One long-running process of the stack, tracked through `<run_dir>/<name>.pid`."""
@@ -63,7 +77,11 @@ class ManagedProcess:
         try:
             record = json.loads(self.pidfile.read_text())
             proc = psutil.Process(record["pid"])
-            if abs(proc.create_time() - record["started"]) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE:
+            if "start_ticks" in record:
+                same = start_ticks(proc.pid) == record["start_ticks"]
+            else:  # a pid file of an older stack
+                same = abs(proc.create_time() - record["started"]) <= 1.0
+            if not same or proc.status() == psutil.STATUS_ZOMBIE:
                 return None
             return proc
         except (FileNotFoundError, ValueError, KeyError, psutil.Error):
@@ -96,7 +114,8 @@ class ManagedProcess:
                 group=user,
             )
         started = psutil.Process(proc.pid).create_time()
-        self.pidfile.write_text(json.dumps({"pid": proc.pid, "started": started, "argv": list(argv)}))
+        self.pidfile.write_text(json.dumps({"pid": proc.pid, "started": started, "start_ticks": start_ticks(proc.pid),
+                                            "argv": list(argv)}))
         return proc.pid
 
     def memory_bytes(self) -> int:
