@@ -49,10 +49,12 @@ def postgres(conn_id: str = POSTGRES_CONN_ID, application: str = "bankcdc-airflo
     return pg
 
 
-def connect_url(conn_id: str = CONNECT_CONN_ID) -> str:
-    """Base URL of the Kafka Connect REST API."""
+def connect_api(conn_id: str = CONNECT_CONN_ID) -> tuple[str, tuple[str, str] | None]:
+    """Base URL of the Kafka Connect REST API, and the basic-auth credentials it asks for (the
+    connection's login and password; None when the connection has no login)."""
     conn = _connection(conn_id)
-    return f"{conn.schema or 'http'}://{conn.host}:{conn.port or 8083}"
+    auth = (conn.login, conn.password or "") if conn.login else None
+    return f"{conn.schema or 'http'}://{conn.host}:{conn.port or 8083}", auth
 
 
 def kafka_config(conn_id: str = KAFKA_CONN_ID) -> dict[str, str]:

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from bankcdc_ops.monitoring import Figure
-from bankcdc_ops.settings import ODS_BUILD_TABLE, debezium_dir, read_threshold
+from bankcdc_ops.settings import CONNECT_CONN_ID, ODS_BUILD_TABLE, debezium_dir, read_threshold
 from bankcdc_ops.tables import TABLES
 
 if TYPE_CHECKING:
@@ -41,11 +41,15 @@ def connect_figures() -> list[Figure]:
     """Each connector's and task's state from the Connect REST API: 1 running, 0 anything else."""
     import requests
 
-    from bankcdc_ops.connections import connect_url
+    from bankcdc_ops.connections import connect_api
 
-    url = connect_url()
+    url, auth = connect_api()
     try:
-        response = requests.get(f"{url}/connectors", params={"expand": "status"}, timeout=10)
+        response = requests.get(f"{url}/connectors", params={"expand": "status"}, auth=auth, timeout=10)
+        if response.status_code in (401, 403):
+            return [Figure("connect", "reachable", url, 0, failed=True,
+                           detail=f"Connect REST refused the credentials of connection {CONNECT_CONN_ID} "
+                                  f"({response.status_code}): set its login and password")]
         response.raise_for_status()
         statuses = response.json()
     except (requests.RequestException, ValueError) as exc:

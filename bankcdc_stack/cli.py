@@ -99,7 +99,8 @@ bank-cdc local stack is up ({seconds:.0f}s). State and logs: {stack.settings.sta
   Airflow UI     {env['AIRFLOW_URL']}   login: {ADMIN_USER}, password: ./stack env | grep AIRFLOW_ADMIN_PASSWORD
   ClickHouse     curl -s -u default:$CLICKHOUSE_PASSWORD '{'http://' + env['CLICKHOUSE_HOST'] + ':' + env['CLICKHOUSE_PORT']}/' --data-binary 'SELECT version()'
   PostgreSQL     psql "host={env['DB_HOST']} port={env['DB_PORT']} dbname=bank user=postgres"  (password: $POSTGRES_PASSWORD)
-  Kafka          {env['KAFKA_BOOTSTRAP_SERVERS']}     Kafka Connect {env['CONNECT_URL']}
+  Kafka          {env['KAFKA_BOOTSTRAP_SERVERS']}  SASL/SCRAM-SHA-512, e.g. user admin, password $KAFKA_ADMIN_PASSWORD
+  Kafka Connect  curl -s -u {env['CONNECT_REST_USER']}:$CONNECT_REST_PASSWORD {env['CONNECT_URL']}/connectors
 
   Credentials:   eval "$(./stack env)"   (all generated passwords, from {stack.settings.state_dir}/secrets.env)
   Status / logs: ./stack status   ./stack logs <service> -f      Stop: ./stack down

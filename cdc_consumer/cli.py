@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from cdc_consumer.config import ConsumerSettings
+from cdc_consumer.connectors import CREDENTIALS_HELP
 from cdc_consumer.errors import CdcError, ConfigError
 
 
@@ -30,15 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     register.add_argument("--dir", type=Path, default=Path(__file__).resolve().parents[1] / "debezium",
                           help="folder of connector JSON payloads (default: the repository's debezium/)")
     register.add_argument("--connect-url", default=os.environ.get("CONNECT_URL", "http://127.0.0.1:8083"),
-                          help="Kafka Connect REST URL (env CONNECT_URL)")
+                          help=f"Kafka Connect REST URL (env CONNECT_URL); {CREDENTIALS_HELP}")
     register.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for RUNNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     try:
         if args.command == "register-connectors":
-            from cdc_consumer.connectors import register_all
+            from cdc_consumer.connectors import register_all, rest_auth_from_env
 
-            register_all(args.connect_url, args.dir, args.timeout)
+            register_all(args.connect_url, args.dir, rest_auth_from_env(), args.timeout)
             return 0
         settings = ConsumerSettings.from_env()
         if args.command == "check-config":

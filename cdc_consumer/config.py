@@ -24,9 +24,17 @@ def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str]
     return value
 
 
+KAFKA_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+
+
 @dataclass(frozen=True)
 class ConsumerSettings:
     bootstrap_servers: str
+    kafka_security_protocol: str
+    kafka_sasl_mechanism: str
+    kafka_ssl_ca_location: str
+    kafka_user: str
+    kafka_password: str = field(repr=False)
     group_id: str
     topic_prefix: str
     topic_regex: str
@@ -41,10 +49,25 @@ class ConsumerSettings:
     log_every_seconds: float
 
     def describe(self) -> str:
-        """Every setting, one per line; the password only as whether it is set."""
+        """Every setting, one per line; the passwords only as whether they are set."""
         lines = [f"{f.name} = {getattr(self, f.name)!r}" for f in fields(self) if f.repr]
+        lines.append(f"kafka_password = {'(set)' if self.kafka_password else '(empty)'}")
         lines.append(f"clickhouse_password = {'(set)' if self.clickhouse_password else '(empty)'}")
         return "\n".join(lines)
+
+    def kafka_client(self) -> dict[str, str]:
+        """librdkafka settings that reach and authenticate to the broker as `kafka_user`.
+        ConfigError when the password is missing: the broker refuses anonymous clients."""
+        if not self.kafka_password:
+            raise ConfigError("KAFKA_CONSUMER_PASSWORD is not set: the Kafka broker authenticates every client "
+                              f"(SASL/{self.kafka_sasl_mechanism}); set it to the password of CDC_KAFKA_USER="
+                              f"{self.kafka_user} (`./stack env` prints the local one)")
+        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.kafka_security_protocol,
+                  "sasl.mechanisms": self.kafka_sasl_mechanism, "sasl.username": self.kafka_user,
+                  "sasl.password": self.kafka_password}
+        if self.kafka_ssl_ca_location:
+            config["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return config
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ConsumerSettings":
@@ -58,8 +81,17 @@ class ConsumerSettings:
         bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or "127.0.0.1:9092"
         if not all(re.fullmatch(r"[\w.\-\[\]:]+:\d+", part) for part in bootstrap.split(",")):
             raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap!r} is invalid: use host:port[,host:port]")
+        protocol = env.get("KAFKA_SECURITY_PROTOCOL", "").strip() or "SASL_PLAINTEXT"
+        if protocol not in KAFKA_PROTOCOLS:
+            raise ConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol!r} is invalid: set it to one of "
+                              f"{', '.join(KAFKA_PROTOCOLS)} (the broker accepts authenticated clients only)")
         return cls(
             bootstrap_servers=bootstrap,
+            kafka_security_protocol=protocol,
+            kafka_sasl_mechanism=env.get("KAFKA_SASL_MECHANISM", "").strip() or "SCRAM-SHA-512",
+            kafka_ssl_ca_location=env.get("KAFKA_SSL_CA_LOCATION", "").strip(),
+            kafka_user=env.get("CDC_KAFKA_USER", "").strip() or "cdc-consumer",
+            kafka_password=env.get("KAFKA_CONSUMER_PASSWORD", ""),
             group_id=env.get("CDC_GROUP_ID", "").strip() or "bankcdc-raw-loader",
             topic_prefix=prefix,
             topic_regex=regex,

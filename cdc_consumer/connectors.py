@@ -3,15 +3,19 @@
 `PUT /connectors/<name>/config` creates a connector or updates it in place,
 so registering twice is harmless. Secrets stay `${env:NAME}` references that
 the Connect worker's EnvVarConfigProvider resolves; they never appear here.
+The REST API asks for credentials (Connect's basic-auth extension): user
+CONNECT_REST_USER, password CONNECT_REST_PASSWORD, both from the environment.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import requests
 
@@ -41,17 +45,35 @@ def load_specs(directory: Path) -> list[ConnectorSpec]:
     return specs
 
 
+CREDENTIALS_HELP = "credentials from env CONNECT_REST_USER (default connect-admin) and CONNECT_REST_PASSWORD"
+
+
+def rest_auth_from_env(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(user, password) for Connect's REST API; ConfigError naming the missing setting."""
+    env = os.environ if env is None else env
+    user, password = env.get("CONNECT_REST_USER", "connect-admin"), env.get("CONNECT_REST_PASSWORD", "")
+    if not password:
+        raise ConfigError("CONNECT_REST_PASSWORD is not set: Kafka Connect's REST API requires credentials; "
+                          "set it to the password of CONNECT_REST_USER (./stack env prints the local one)")
+    return user, password
+
+
 class ConnectClient:
-    def __init__(self, url: str, timeout: float = 15.0) -> None:
+    def __init__(self, url: str, auth: tuple[str, str], timeout: float = 15.0) -> None:
         self.url = url.rstrip("/")
+        self.auth = auth
         self.timeout = timeout
 
     def _call(self, method: str, path: str, **kwargs: object) -> requests.Response:
         try:
-            return requests.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
+            response = requests.request(method, f"{self.url}{path}", auth=self.auth, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise ConnectorError(f"Kafka Connect at {self.url} not reachable ({type(exc).__name__}); "
                                  "is it running? (./stack status)") from exc
+        if response.status_code in (401, 403):
+            raise ConfigError(f"Kafka Connect at {self.url} refused user {self.auth[0]!r} ({response.status_code}): "
+                              "check CONNECT_REST_USER and CONNECT_REST_PASSWORD")
+        return response
 
     def put_config(self, spec: ConnectorSpec) -> str:
         response = self._call("PUT", f"/connectors/{spec.name}/config", json=spec.config)
@@ -101,8 +123,8 @@ class ConnectClient:
         raise ConnectorError(f"connector {name} not RUNNING after {timeout:.0f}s: {status}")
 
 
-def register_all(connect_url: str, directory: Path, timeout: float = 120.0) -> list[str]:
-    client = ConnectClient(connect_url)
+def register_all(connect_url: str, directory: Path, auth: tuple[str, str], timeout: float = 120.0) -> list[str]:
+    client = ConnectClient(connect_url, auth)
     done = []
     for spec in load_specs(directory):
         outcome = client.put_config(spec)

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.envelope import SourceRef, decode, table_of
-from cdc_consumer.errors import DecodeError, DependencyUnavailable, LoadError
+from cdc_consumer.errors import ConfigError, DecodeError, DependencyUnavailable, LoadError
 from cdc_consumer.kafka_log import kafka_logger
 from cdc_consumer.loader import DeadLetter, RawLoader
 from cdc_consumer.metrics import ConsumerMetrics
@@ -33,8 +33,9 @@ class CdcConsumer:
         self.buffers: dict[PartitionKey, list[Message]] = defaultdict(list)
         self.buffered = 0
         self.oldest_buffered_at: float | None = None
+        self.auth_error: KafkaError | None = None
         self.consumer = Consumer({
-            "bootstrap.servers": settings.bootstrap_servers,
+            **settings.kafka_client(),
             "group.id": settings.group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -48,6 +49,7 @@ class CdcConsumer:
             "heartbeat.interval.ms": 2000,
             "reconnect.backoff.ms": 500,
             "logger": kafka_logger(),
+            "error_cb": self._on_kafka_error,
         })
 
     # -- rebalance ------------------------------------------------------------------------------
@@ -79,15 +81,31 @@ class CdcConsumer:
         consumer.unassign()
 
     # -- loop -----------------------------------------------------------------------------------
+    def _on_kafka_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            self.auth_error = error
+        log.log(logging.ERROR if error.fatal() else logging.WARNING, "kafka: %s", error.str())
+
     def check_kafka(self, timeout: float = KAFKA_CHECK_SECONDS) -> None:
-        """Raise DependencyUnavailable when no broker answers at the configured address."""
-        try:
-            metadata = self.consumer.list_topics(timeout=timeout)
-        except KafkaException as exc:
-            raise DependencyUnavailable("kafka", f"no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS="
-                                                 f"{self.settings.bootstrap_servers} within {timeout:.0f}s "
-                                                 f"({exc.args[0] if exc.args else exc}): check the address and "
-                                                 "that Kafka is running") from exc
+        """Raise DependencyUnavailable when no broker answers at the configured address within
+        `timeout`, and ConfigError as soon as one answers and refuses the consumer's credentials."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                metadata = self.consumer.list_topics(timeout=min(2.0, max(deadline - time.monotonic(), 0.1)))
+                break
+            except KafkaException as exc:
+                self.consumer.poll(0)  # serves error_cb, where an authentication failure is reported
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if self.auth_error is not None or (error is not None and error.code() == KafkaError._AUTHENTICATION):
+                    raise ConfigError(f"Kafka at {self.settings.bootstrap_servers} refused CDC_KAFKA_USER="
+                                      f"{self.settings.kafka_user}: {(self.auth_error or error).str()}; check "
+                                      "CDC_KAFKA_USER and KAFKA_CONSUMER_PASSWORD") from None
+                if time.monotonic() >= deadline:
+                    raise DependencyUnavailable("kafka", f"no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS="
+                                                         f"{self.settings.bootstrap_servers} within {timeout:.0f}s "
+                                                         f"({error.str() if error else exc}): check the address "
+                                                         "and that Kafka is running") from exc
         if not metadata.brokers:
             raise DependencyUnavailable("kafka", f"Kafka at KAFKA_BOOTSTRAP_SERVERS="
                                                  f"{self.settings.bootstrap_servers} lists no broker")

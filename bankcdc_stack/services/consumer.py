@@ -24,7 +24,8 @@ class ConsumerService(Service):
     def launch(self) -> None:
         # supervised, as compose's restart policy does in production; a bad config (exit 2) is not retried
         argv = [sys.executable, "-m", "bankcdc_stack.supervise", "--", sys.executable, "-m", "cdc_consumer", "run"]
-        self.processes()[0].spawn(argv, env=self.ctx.child_env("CLICKHOUSE_LOADER_PASSWORD"), cwd=self.settings.repo_root)
+        env = self.ctx.child_env("CLICKHOUSE_LOADER_PASSWORD", "KAFKA_CONSUMER_PASSWORD")
+        self.processes()[0].spawn(argv, env=env, cwd=self.settings.repo_root)
 
     def health(self) -> Health:
         try:

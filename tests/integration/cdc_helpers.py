@@ -12,6 +12,9 @@ import clickhouse_connect
 import psycopg2
 from clickhouse_connect.driver.client import Client
 
+from bankcdc_stack.environment import KAFKA_USERS
+
+REPO = Path(__file__).resolve().parents[2]
 TABLE_KEYS = {
     "customer": "customer_id",
     "account": "account_id",
@@ -37,6 +40,19 @@ def insert_customer_moved(pg_dsn: str, name: str, kyc_notes: str, city: str, mov
     pg_sql(pg_dsn, "UPDATE bank.customer SET city = %s, updated_at = now() WHERE customer_id = %s",
            (moved_to, customer_id))
     return customer_id
+
+
+def kafka_client(env: dict[str, str], user: str = "admin") -> dict[str, str]:
+    """librdkafka settings of a client of the test stack's broker, as Kafka principal `user` (the
+    tests act as `admin`, the stack's super user, unless they try another principal's rights)."""
+    return {"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"], "security.protocol": env["KAFKA_SECURITY_PROTOCOL"],
+            "sasl.mechanisms": env["KAFKA_SASL_MECHANISM"], "sasl.username": user,
+            "sasl.password": env[KAFKA_USERS[user]]}
+
+
+def connect_auth(env: dict[str, str]) -> tuple[str, str]:
+    """Basic-auth credentials of Kafka Connect's REST API on the test stack."""
+    return env["CONNECT_REST_USER"], env["CONNECT_REST_PASSWORD"]
 
 
 def ch_client(env: dict[str, str], user: str = "default", password_var: str = "CLICKHOUSE_PASSWORD") -> Client:

@@ -12,7 +12,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
 
-from .cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, ch_client, insert_customer_moved, pg_sql, wait_for
+from .cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, ch_client, insert_customer_moved, kafka_client, pg_sql, wait_for
 
 pytestmark = pytest.mark.integration
 UTC = dt.timezone.utc
@@ -112,7 +112,7 @@ def test_unchanged_large_value_is_never_replaced_by_a_placeholder(pg_admin_dsn: 
 
 def test_poison_message_goes_to_dead_letter_while_good_events_flow(
         stack_env: dict[str, str], pg_admin_dsn: str, ch: Client) -> None:
-    producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    producer = Producer(kafka_client(stack_env))
     poison = b'{"op": "c", "after": {"terminal_id": "not-a-number"'
     delivered: list = []
     producer.produce("bank.bank.terminal", key=b'{"terminal_id": -1}', value=poison,
@@ -153,7 +153,7 @@ def test_replayed_events_change_nothing(stack_env: dict[str, str], pg_admin_dsn:
     the replayed copies collapse into the originals."""
     from confluent_kafka import Consumer, TopicPartition
 
-    reader = Consumer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "group.id": "replay-test",
+    reader = Consumer({**kafka_client(stack_env), "group.id": "replay-test",
                        "enable.auto.commit": False})
     reader.assign([TopicPartition("bank.bank.card", 0, 0)])
     originals = []
@@ -166,7 +166,7 @@ def test_replayed_events_change_nothing(stack_env: dict[str, str], pg_admin_dsn:
     reader.close()
     assert len(originals) >= 100
     high_before = ch.query("SELECT max(_offset) FROM raw.card").result_rows[0][0]
-    producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    producer = Producer(kafka_client(stack_env))
     for key, value in originals:
         producer.produce("bank.bank.card", key=key, value=value, partition=0)
     assert producer.flush(30) == 0

@@ -17,6 +17,8 @@ from bankcdc_stack.process import port_is_free, port_is_listening
 from bankcdc_stack.services.airflow import ADMIN_USER
 from bankcdc_stack.stack import Stack
 
+from .cdc_helpers import connect_auth, kafka_client
+
 pytestmark = pytest.mark.integration
 
 
@@ -35,10 +37,10 @@ def test_postgres_sql_round_trip_with_logical_wal(pg_admin_dsn: str) -> None:
 def test_kafka_message_produced_and_consumed(stack_env: dict[str, str]) -> None:
     topic = f"stack-check-{uuid.uuid4().hex[:8]}"
     payload = json.dumps({"check": topic}).encode()
-    producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    producer = Producer(kafka_client(stack_env))
     producer.produce(topic, key=b"k", value=payload)
     assert producer.flush(30) == 0, "message not delivered"
-    consumer = Consumer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "group.id": topic,
+    consumer = Consumer({**kafka_client(stack_env), "group.id": topic,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     try:
         consumer.subscribe([topic])
@@ -55,7 +57,7 @@ def test_kafka_message_produced_and_consumed(stack_env: dict[str, str]) -> None:
 
 
 def test_connect_lists_debezium_postgres_plugin(stack_env: dict[str, str]) -> None:
-    response = requests.get(f"{stack_env['CONNECT_URL']}/connector-plugins", timeout=10)
+    response = requests.get(f"{stack_env['CONNECT_URL']}/connector-plugins", auth=connect_auth(stack_env), timeout=10)
     response.raise_for_status()
     plugins = {plugin["class"]: plugin for plugin in response.json()}
     debezium = plugins["io.debezium.connector.postgresql.PostgresConnector"]

@@ -37,10 +37,14 @@ FIX = ("docker-compose not found: install Debian's docker-compose "
 # compose service -> the code it runs, whose environment reads must be satisfied by its `environment`
 CODE_OF = {
     "consumer": ["cdc_consumer"],
+    "connect-register": ["cdc_consumer/connectors.py"],
     "filler": ["filler"],
     "connect": ["debezium"],
     **{f"airflow-{c}": ["airflow/dags", "bankcdc_ops", "dbt"] for c in COMPONENTS},
 }
+# code of a package a container does not run: the consumer's image runs `cdc_consumer run`, and
+# `register-connectors` (with Connect's REST credentials) runs in connect-register only
+NOT_RUN_BY = {"consumer": {"cdc_consumer/connectors.py"}}
 SOURCE_SUFFIXES = {".py", ".yml", ".yaml", ".sql", ".json"}
 
 
@@ -322,10 +326,13 @@ def test_same_published_ports_variables_and_defaults(local_stack: Stack) -> None
             assert hits[0][1] == "127.0.0.1", f"{var} is published on {hits[0][1]!r}, not loopback"
 
 
-def _source_text(roots: list[str]) -> str:
+def _source_text(roots: list[str], skip: set[str] = frozenset()) -> str:
     chunks = []
     for root in roots:
-        for path in sorted((REPO / root).rglob("*")):
+        paths = [REPO / root] if (REPO / root).is_file() else sorted((REPO / root).rglob("*"))
+        for path in paths:
+            if str(path.relative_to(REPO)) in skip:
+                continue
             if path.is_file() and path.suffix in SOURCE_SUFFIXES and not {"target", "logs", "dbt_packages"} & set(path.parts):
                 chunks.append(path.read_text(errors="replace"))
     return "\n".join(chunks)
@@ -341,7 +348,7 @@ def test_each_container_gets_the_environment_its_code_reads(local_stack: Stack) 
     # the dbt invocation only (bankcdc_ops.dbt), so no Airflow container holds them
     set_for_dbt = set(profile_variables("host", 8123, "user", "password"))
     for name, roots in CODE_OF.items():
-        text = _source_text(roots)
+        text = _source_text(roots, NOT_RUN_BY.get(name, set()))
         reads = {var for var in provided if re.search(rf"(?<![A-Za-z0-9_]){var}(?![A-Za-z0-9_])", text)}
         assert reads, f"no environment read found in {roots}: the scan is broken"
         if "dbt" in roots:
@@ -365,8 +372,14 @@ def test_secrets_reach_only_the_containers_that_use_them(local_stack: Stack) -> 
     filler = services["filler"]["environment"]
     assert (filler["DB_USER"], filler["DB_PASSWORD"]) == (local_filler["DB_USER"], secret_markers()[password_name])
     assert holders["filler"] == {password_name}
-    assert holders["consumer"] == {"CLICKHOUSE_LOADER_PASSWORD"}
-    assert holders["connect"] == {n for n in SECRET_NAMES if f"${{env:{n}}}" in _source_text(["debezium"])}
+    assert holders["consumer"] == {"CLICKHOUSE_LOADER_PASSWORD", "KAFKA_CONSUMER_PASSWORD"}
+    # Connect: what its connectors read, its REST API's own password (its user file), its Kafka login
+    assert holders["connect"] == {n for n in SECRET_NAMES if f"${{env:{n}}}" in _source_text(["debezium"])} \
+        | {"CONNECT_REST_PASSWORD", "KAFKA_CONNECT_PASSWORD"}
+    assert holders["connect-register"] == {"CONNECT_REST_PASSWORD"}
+    # the admin principal is the set-up's alone (the broker's own login aside)
+    assert [n for n, s in holders.items() if "KAFKA_ADMIN_PASSWORD" in s] == ["kafka", "kafka-setup"]
+    assert holders["kafka-setup"] == {n for n in SECRET_NAMES if n.startswith("KAFKA_")}
     assert "AIRFLOW_ADMIN_PASSWORD" not in set().union(*(holders[f"airflow-{c}"] for c in COMPONENTS))
 
 

@@ -15,7 +15,7 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
 
-from ..cdc_helpers import wait_for
+from ..cdc_helpers import connect_auth, wait_for
 from .conftest import BackgroundFiller, unpaused
 
 pytestmark = pytest.mark.integration
@@ -35,13 +35,13 @@ def scheduled(stack: Stack) -> Iterator[AirflowApi]:
 @pytest.fixture
 def dims_paused(stack_env: dict[str, str]) -> Iterator[Callable[[], None]]:
     """Pause bank-dims (Connect REST); the yielded function resumes it; resumed at the end anyway."""
-    url = f"{stack_env['CONNECT_URL']}/connectors/bank-dims"
+    url, auth = f"{stack_env['CONNECT_URL']}/connectors/bank-dims", connect_auth(stack_env)
 
     def resume() -> None:
-        requests.put(f"{url}/resume", timeout=30).raise_for_status()
+        requests.put(f"{url}/resume", auth=auth, timeout=30).raise_for_status()
 
-    requests.put(f"{url}/pause", timeout=30).raise_for_status()
-    wait_for(lambda: requests.get(f"{url}/status", timeout=30).json()["connector"]["state"] == "PAUSED",
+    requests.put(f"{url}/pause", auth=auth, timeout=30).raise_for_status()
+    wait_for(lambda: requests.get(f"{url}/status", auth=auth, timeout=30).json()["connector"]["state"] == "PAUSED",
              timeout=60, what="bank-dims to pause")
     try:
         yield resume

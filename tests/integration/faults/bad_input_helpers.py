@@ -22,10 +22,11 @@ class Delivered:
     offset: int
 
 
-def produce(bootstrap: str, topic: str, value: bytes | None, key: bytes = b'{"bad":"input"}',
+def produce(kafka: dict[str, str], topic: str, value: bytes | None, key: bytes = b'{"bad":"input"}',
             partition: int | None = None) -> Delivered:
-    """One message, as Kafka Connect would partition it (murmur2 of the key), acknowledged by the broker."""
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
+    """One message, as Kafka Connect would partition it (murmur2 of the key), acknowledged by the broker.
+    `kafka`: the client's librdkafka settings (address and credentials)."""
+    producer = Producer({**kafka, "partitioner": "murmur2_random",
                          "message.max.bytes": 8 * 1024**2})
     result: list = []
     kwargs: dict[str, Any] = {} if partition is None else {"partition": partition}

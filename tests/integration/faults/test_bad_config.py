@@ -24,6 +24,8 @@ from bankcdc_stack.process import port_is_free
 from bankcdc_stack.secrets import SECRET_NAMES
 from bankcdc_stack.stack import Stack
 
+from ..cdc_helpers import connect_auth
+
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 STACK_PORTS = ("DB_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CONNECT_PORT", "CLICKHOUSE_PORT", "AIRFLOW_PORT",
@@ -154,7 +156,8 @@ def test_chdb_http_on_a_port_in_use_says_so_and_leaves_it_alone(stack_env: dict[
 # ---------------------------------------------------------------- the consumer against the real services
 
 def consumer_env(stack_env: dict[str, str], stack: Stack, **bad: str) -> dict[str, str]:
-    env = {**stack.ctx.child_env("CLICKHOUSE_LOADER_PASSWORD"), "CDC_GROUP_ID": "bad-config-test",
+    env = {**stack.ctx.child_env("CLICKHOUSE_LOADER_PASSWORD", "KAFKA_CONSUMER_PASSWORD"),
+           "CDC_GROUP_ID": "bankcdc-raw-loader-bad-config",
            "CONSUMER_METRICS_PORT": str(free_ports(1)[0])}
     env.update(bad)
     return env
@@ -165,11 +168,13 @@ def consumer_env(stack_env: dict[str, str], stack: Stack, **bad: str) -> dict[st
     ({"CDC_CLICKHOUSE_USER": "nobody"}, "check CDC_CLICKHOUSE_USER and CLICKHOUSE_LOADER_PASSWORD"),
     ({"CDC_RAW_DATABASE": "no_such_db"}, "check CDC_RAW_DATABASE"),
     ({"CDC_RAW_DATABASE": "monitoring"}, "CDC_RAW_DATABASE='monitoring' is not a raw layer"),
+    ({"KAFKA_CONSUMER_PASSWORD": ""}, "KAFKA_CONSUMER_PASSWORD is not set: the Kafka broker authenticates"),
+    ({"KAFKA_CONSUMER_PASSWORD": "not-the-password"}, "check CDC_KAFKA_USER and KAFKA_CONSUMER_PASSWORD"),
 ])
 def test_consumer_with_a_wrong_service_setting_exits_naming_it(
         bad: dict[str, str], message: str, stack: Stack, stack_env: dict[str, str]) -> None:
-    """ClickHouse answers and refuses the setting: a wrong setting, exit 2. (A service that does
-    not answer is waited for: test_dependency_down_at_start.py.)"""
+    """ClickHouse or Kafka answers and refuses the setting: a wrong setting, exit 2. (A service that
+    does not answer is waited for: test_dependency_down_at_start.py.)"""
     env = consumer_env(stack_env, stack, **bad)
     result = run(["-m", "cdc_consumer", "run"], env, timeout=90)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -198,20 +203,21 @@ def test_invalid_connector_config_is_refused_naming_connector_and_problem(
         name: str, change: dict[str, str], message: str, stack_env: dict[str, str], pg_admin_dsn: str,
         tmp_path: Path) -> None:
     (tmp_path / f"{name}.json").write_text(json.dumps(_connector_payload(name, **change)))
-    url = stack_env["CONNECT_URL"]
+    url, auth = stack_env["CONNECT_URL"], connect_auth(stack_env)
     try:
         result = run(["-m", "cdc_consumer", "register-connectors", "--dir", str(tmp_path), "--connect-url", url,
-                      "--timeout", "30"], base_env(), timeout=120)
+                      "--timeout", "30"], base_env(CONNECT_REST_USER=auth[0], CONNECT_REST_PASSWORD=auth[1]),
+                     timeout=120)
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"connector {name} refused by Kafka Connect (400)" in result.stderr, result.stderr
         assert message in result.stderr and f"debezium/{name}.json" in result.stderr, result.stderr
-        assert requests.get(f"{url}/connectors/{name}", timeout=10).status_code == 404, "nothing registered"
+        assert requests.get(f"{url}/connectors/{name}", auth=auth, timeout=10).status_code == 404, "nothing registered"
         with psycopg2.connect(pg_admin_dsn) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'bad_config_test'")
             assert cur.fetchone()[0] == 0, "no replication slot created"
     finally:
-        requests.delete(f"{url}/connectors/{name}", timeout=10)
-    real = requests.get(f"{url}/connectors/bank-dims/status", timeout=10).json()
+        requests.delete(f"{url}/connectors/{name}", auth=auth, timeout=10)
+    real = requests.get(f"{url}/connectors/bank-dims/status", auth=auth, timeout=10).json()
     assert real["connector"]["state"] == "RUNNING", "the real connectors are untouched"
 
 

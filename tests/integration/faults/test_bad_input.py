@@ -22,7 +22,8 @@ import requests
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, TopicPartition
 
-from ..cdc_helpers import assert_raw_equals_pg, ch_client, insert_customer_moved, pg_sql, wait_for
+from ..cdc_helpers import (assert_raw_equals_pg, ch_client, connect_auth, insert_customer_moved, kafka_client, pg_sql,
+                           wait_for)
 from .bad_input_helpers import (TERMINAL_TOPIC, TRANSACTION_TOPIC, Delivered,
                                 dead_letter, debezium_key, encode, new_terminal, new_transaction,
                                 next_transaction_id, not_loaded, produce, raw_changes, terminal_event,
@@ -40,11 +41,12 @@ def ch(stack_env: dict[str, str]) -> Iterator[Client]:
 
 
 @pytest.fixture(scope="module")
-def bootstrap(stack_env: dict[str, str]) -> str:
-    return stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+def bootstrap(stack_env: dict[str, str]) -> dict[str, str]:
+    """How the tests reach the broker (as admin: only it may write a bank topic besides Connect)."""
+    return kafka_client(stack_env)
 
 
-def bad_between_good_terminals(pg_admin_dsn: str, ch: Client, bootstrap: str, value: bytes | None,
+def bad_between_good_terminals(pg_admin_dsn: str, ch: Client, bootstrap: dict[str, str], value: bytes | None,
                                label: str) -> tuple[Delivered, bytes, str]:
     """good change A -> the bad message -> good change B, all on bank.bank.terminal (one partition).
 
@@ -82,14 +84,14 @@ MISSING_COLUMN = encode(terminal_event(TERMINAL_ID_NOT_IN_POSTGRES) | {
     pytest.param(MISSING_COLUMN, "non-nullable column mcc", id="required_column_missing"),
 ])
 def test_malformed_event_is_dead_lettered_and_the_stream_goes_on(
-        value: bytes, expected: str, pg_admin_dsn: str, ch: Client, bootstrap: str) -> None:
+        value: bytes, expected: str, pg_admin_dsn: str, ch: Client, bootstrap: dict[str, str]) -> None:
     _, payload, error = bad_between_good_terminals(pg_admin_dsn, ch, bootstrap, value, expected)
     assert payload == value, "the dead letter keeps the message byte for byte"
     assert expected in error, error
 
 
 def test_unknown_tables_topic_is_dead_lettered_naming_the_table(
-        stack_env: dict[str, str], pg_admin_dsn: str, ch: Client, bootstrap: str) -> None:
+        stack_env: dict[str, str], pg_admin_dsn: str, ch: Client, bootstrap: dict[str, str]) -> None:
     """A topic matching the consumer's pattern with no raw table behind it: dead letters, never a stall."""
     topic = "bank.bank.no_such_table"
     events = [encode({**terminal_event(n), "source": {"table": "no_such_table", "lsn": n, "ts_ms": 1795424400000}})
@@ -103,7 +105,7 @@ def test_unknown_tables_topic_is_dead_lettered_naming_the_table(
         assert "no raw table raw.no_such_table" in error and "clickhouse_init" in error, error
     raw_changes(ch, "terminal", later)
     # the consumer group moved past both: nothing waits behind them
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": stack_env.get("CDC_GROUP_ID") or "bankcdc-raw-loader"})
+    reader = Consumer({**bootstrap, "group.id": stack_env.get("CDC_GROUP_ID") or "bankcdc-raw-loader"})
     try:
         committed = wait_for(lambda: (lambda tps: tps if tps[0].offset == second.offset + 1 else None)(
             reader.committed([TopicPartition(topic, 0)], timeout=10)), timeout=30, what="committed offset")
@@ -120,14 +122,14 @@ def test_unknown_tables_topic_is_dead_lettered_naming_the_table(
     pytest.param("created_at", "1800-01-01T00:00:00.000000Z", "outside DateTime64's range", id="timestamp_before_1900"),
 ])
 def test_value_too_big_for_its_column_type_is_dead_lettered(
-        column: str, value: object, expected: str, pg_admin_dsn: str, ch: Client, bootstrap: str) -> None:
+        column: str, value: object, expected: str, pg_admin_dsn: str, ch: Client, bootstrap: dict[str, str]) -> None:
     event = terminal_event(TERMINAL_ID_NOT_IN_POSTGRES, **{column: value})
     _, payload, error = bad_between_good_terminals(pg_admin_dsn, ch, bootstrap, encode(event), column)
     assert payload == encode(event)
     assert f"column {column}:" in error and expected in error, error
 
 
-def test_lsn_over_64_bits_is_dead_lettered(pg_admin_dsn: str, ch: Client, bootstrap: str) -> None:
+def test_lsn_over_64_bits_is_dead_lettered(pg_admin_dsn: str, ch: Client, bootstrap: dict[str, str]) -> None:
     event = terminal_event(TERMINAL_ID_NOT_IN_POSTGRES)
     event["source"]["lsn"] = 2**64
     _, _, error = bad_between_good_terminals(pg_admin_dsn, ch, bootstrap, encode(event), "lsn")
@@ -141,7 +143,7 @@ def test_lsn_over_64_bits_is_dead_lettered(pg_admin_dsn: str, ch: Client, bootst
     pytest.param("NaN", "does not fit", id="amount_nan"),
 ])
 def test_out_of_range_amount_is_dead_lettered_and_the_partition_goes_on(
-        amount: object, expected: str, pg_admin_dsn: str, ch: Client, bootstrap: str) -> None:
+        amount: object, expected: str, pg_admin_dsn: str, ch: Client, bootstrap: dict[str, str]) -> None:
     """On bank.bank.transaction (three partitions): the bad event carries the key of the good
     transaction written next, so Kafka puts both on the same partition, in that order."""
     before = new_transaction(pg_admin_dsn, next_transaction_id(pg_admin_dsn))
@@ -166,7 +168,7 @@ def test_out_of_range_amount_is_dead_lettered_and_the_partition_goes_on(
                  id="json_escaped_lone_surrogate"),
 ])
 def test_invalid_utf8_in_a_value_is_dead_lettered_byte_exact(
-        value: bytes, pg_admin_dsn: str, ch: Client, bootstrap: str) -> None:
+        value: bytes, pg_admin_dsn: str, ch: Client, bootstrap: dict[str, str]) -> None:
     _, payload, error = bad_between_good_terminals(pg_admin_dsn, ch, bootstrap, value, "utf8")
     assert payload == value, "invalid bytes are kept as sent, not replaced"
     assert "utf-8" in error.lower(), error
@@ -191,7 +193,7 @@ def _raw_terminal_columns(ch: Client) -> list[str]:
     pytest.param("a" * 64, "is not a plain identifier", id="column_name_over_63_chars"),
 ])
 def test_unsafe_column_name_is_dead_lettered_without_ddl(
-        column: str, expected: str, pg_admin_dsn: str, ch: Client, bootstrap: str) -> None:
+        column: str, expected: str, pg_admin_dsn: str, ch: Client, bootstrap: dict[str, str]) -> None:
     columns_before = _raw_terminal_columns(ch)
     event = terminal_event(TERMINAL_ID_NOT_IN_POSTGRES, **{column: "v"})
     _, payload, error = bad_between_good_terminals(pg_admin_dsn, ch, bootstrap, encode(event), "column name")
@@ -200,10 +202,10 @@ def test_unsafe_column_name_is_dead_lettered_without_ddl(
 
 
 def _connector_states(stack_env: dict[str, str]) -> dict[str, list[str]]:
-    url = stack_env["CONNECT_URL"]
+    url, auth = stack_env["CONNECT_URL"], connect_auth(stack_env)
     states = {}
-    for name in requests.get(f"{url}/connectors", timeout=10).json():
-        status = requests.get(f"{url}/connectors/{name}/status", timeout=10).json()
+    for name in requests.get(f"{url}/connectors", auth=auth, timeout=10).json():
+        status = requests.get(f"{url}/connectors/{name}/status", auth=auth, timeout=10).json()
         states[name] = [status["connector"]["state"]] + [t["state"] for t in status["tasks"]]
     return states
 

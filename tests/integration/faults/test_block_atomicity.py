@@ -26,7 +26,7 @@ from bankcdc_stack.stack import Stack
 from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.loader import TABLES_REREAD_SECONDS, RawLoader
 
-from ..cdc_helpers import wait_for
+from ..cdc_helpers import kafka_client, wait_for
 
 pytestmark = pytest.mark.integration
 TABLE = "crash_probe"
@@ -47,7 +47,7 @@ def probe_table(ch: Client, stack_env: dict[str, str]) -> Iterator[str]:
         yield TABLE
     finally:
         ch.command(f"DROP TABLE IF EXISTS raw.{TABLE}")
-        AdminClient({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]}).delete_topics([TOPIC])
+        AdminClient(kafka_client(stack_env)).delete_topics([TOPIC])
 
 
 def _event(i: int) -> bytes:
@@ -90,7 +90,7 @@ def test_killing_the_endpoint_mid_stream_leaves_no_gap_and_no_double(
         probe_table: str, stack: Stack, stack_env: dict[str, str], ch: Client) -> None:
     count = 60_000
     time.sleep(TABLES_REREAD_SECONDS + 1)  # the running consumer learns of a new raw table this often
-    producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "linger.ms": 20})
+    producer = Producer({**kafka_client(stack_env), "linger.ms": 20})
     for i in range(count // 2):
         producer.produce(TOPIC, key=json.dumps({"probe_id": i}).encode(), value=_event(i))
     producer.flush(60)

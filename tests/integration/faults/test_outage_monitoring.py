@@ -17,7 +17,7 @@ from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
 
 from ..airflow.conftest import DagTestRun, dag_test
-from ..cdc_helpers import assert_raw_equals_pg, wait_for
+from ..cdc_helpers import assert_raw_equals_pg, kafka_client, wait_for
 from .recovery import (FaultReport, Filler, LoadProfile, newest_transaction, pg_scalar,
                        seconds_until_loaded, wait_streaming)
 
@@ -64,9 +64,9 @@ def wait_monitoring_passes(stack_env: dict[str, str], timeout: float = 300) -> D
         time.sleep(5)
 
 
-def consumer_lag(bootstrap: str) -> int:
+def consumer_lag(kafka: dict[str, str]) -> int:
     """Messages in the CDC topics the loader's group has not committed yet."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka)
     topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith("bank.bank.")]
     partitions = [TopicPartition(t, p) for t in topics
                   for p in admin.list_topics(topic=t, timeout=10).topics[t].partitions]
@@ -84,7 +84,7 @@ def slot_retained_bytes(pg_dsn: str) -> int:
 
 def _growth(part: str, stack_env: dict[str, str], pg_dsn: str) -> int:
     if part == "consumer":
-        return consumer_lag(stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+        return consumer_lag(kafka_client(stack_env))
     return slot_retained_bytes(pg_dsn)
 
 

@@ -20,7 +20,7 @@ ALLOWED = {
     "kafka": set(),
     "clickhouse": CLICKHOUSE_USERS,
     "connect": {"DEBEZIUM_DB_PASSWORD"},
-    "consumer": {"CLICKHOUSE_LOADER_PASSWORD"},
+    "consumer": {"CLICKHOUSE_LOADER_PASSWORD", "KAFKA_CONSUMER_PASSWORD"},
 }
 
 
@@ -59,7 +59,8 @@ def test_airflow_holds_no_admin_or_foreign_passwords(stack: Stack) -> None:
     pids = _processes(stack, "airflow")
     assert pids
     forbidden = {"POSTGRES_PASSWORD", "FILLER_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD", "CLICKHOUSE_PASSWORD",
-                 "CLICKHOUSE_ANALYST_PASSWORD"}
+                 "CLICKHOUSE_ANALYST_PASSWORD", "BANK_TOKEN_KEY", "KAFKA_ADMIN_PASSWORD", "KAFKA_CONNECT_PASSWORD",
+                 "KAFKA_CONSUMER_PASSWORD"}
     for pid in pids:
         joined = "\n".join(_environ(pid).values())
         held = sorted(name for name in forbidden if stack.ctx.secrets[name] in joined)

@@ -28,7 +28,10 @@ def secret_stores(stack: Stack) -> set[Path]:
     state = stack.settings.state_dir
     return {state / "secrets.env", state / "secrets.tmp",
             stack.services["airflow"].home / "simple_auth_manager_passwords.json",
-            stack.services["postgres"].root / ".pwfile"}
+            stack.services["postgres"].root / ".pwfile",
+            stack.services["connect"].root / "rest-users.properties",
+            stack.services["connect"].root / "connect-distributed.properties",
+            stack.services["kafka"].config_path}
 
 
 def files_to_search(stack: Stack) -> list[Path]:

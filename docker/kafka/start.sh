@@ -1,0 +1,57 @@
+#!/bin/bash
+# Kafka in compose: one KRaft node, configured as the local stack's (bankcdc_stack/services/kafka.py).
+# Every client authenticates with SASL/SCRAM-SHA-512 and the StandardAuthorizer allows each principal
+# only its ACLs (bankcdc_stack/kafka_access.py, applied by the kafka-setup one-shot); the broker
+# reaches its controller with SASL/PLAIN as `admin`. The storage is formatted on the first start,
+# with the admin's SCRAM credential. The properties hold the admin password: readable by Kafka only.
+set -euo pipefail
+for name in KAFKA_ADMIN_PASSWORD KAFKA_CLUSTER_ID KAFKA_HOST_PORT KAFKA_LOG_DIRS; do
+    if [ -z "${!name:-}" ] || [ "${!name}" = change-me ]; then
+        echo "kafka start.sh: $name is empty or still the .env.example placeholder: set it in .env" >&2
+        exit 1
+    fi
+done
+umask 077
+config=/opt/kafka/config/bank-cdc.properties
+scram='org.apache.kafka.common.security.scram.ScramLoginModule required'
+plain='org.apache.kafka.common.security.plain.PlainLoginModule required'
+cat > "$config" <<PROPERTIES
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@kafka:9093
+listeners=SASL_PLAINTEXT://:9092,HOST://:29092,CONTROLLER://:9093
+advertised.listeners=SASL_PLAINTEXT://kafka:9092,HOST://127.0.0.1:${KAFKA_HOST_PORT}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,HOST:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=${scram} username="admin" password="${KAFKA_ADMIN_PASSWORD}";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=${plain} username="admin" password="${KAFKA_ADMIN_PASSWORD}" user_admin="${KAFKA_ADMIN_PASSWORD}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin
+allow.everyone.if.no.acl.found=false
+log.dirs=${KAFKA_LOG_DIRS}
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=72
+log.retention.bytes=4294967296
+log.segment.bytes=268435456
+message.max.bytes=33554432
+PROPERTIES
+# what the health check logs in with
+cat > /opt/kafka/config/admin-client.properties <<PROPERTIES
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=${scram} username="admin" password="${KAFKA_ADMIN_PASSWORD}";
+PROPERTIES
+/opt/kafka/bin/kafka-storage.sh format --ignore-formatted --cluster-id "$KAFKA_CLUSTER_ID" -c "$config" \
+    --add-scram "SCRAM-SHA-512=[name=admin,password=${KAFKA_ADMIN_PASSWORD}]"
+exec /opt/kafka/bin/kafka-server-start.sh "$config"
