@@ -7,8 +7,9 @@
 -- and changes nothing the second time. No passwords here: the stack sets them afterwards
 -- with ALTER ROLE ... PASSWORD.
 --
--- Data is synthetic test data. A real bank would tokenise the PAN (PCI DSS); it is stored
--- in clear here so the pipeline has realistic PII columns to mask downstream.
+-- Data is synthetic test data. Card and customer data are protected here, at the source: the
+-- PAN and the national id leave PostgreSQL only as keyed tokens (HMAC-SHA-256, key in
+-- schema bank_vault), names, email and phone only masked; see "Card data and PII" below.
 
 -- keep a re-apply quiet ("already exists, skipping" notices)
 SET client_min_messages = warning;
@@ -245,6 +246,183 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------------------------------
+-- Card data and PII. The bank writes pan, national_id, full_name, email, phone and address;
+-- none of them is captured (the connectors' column.exclude.list, debezium/bank-dims.json).
+-- What leaves instead is computed here, by a trigger on every INSERT and UPDATE:
+--   pan_token, national_id_token   HMAC-SHA-256 of the value under the key in bank_vault, hex:
+--                                  stable per value, irreversible without the key (a bare
+--                                  hash of a 16-digit PAN falls to enumeration; a keyed one
+--                                  does not). pan_last4 stays for calls and statements.
+--   *_masked                       what an analyst may see: name initials, email's first
+--                                  letter and domain, phone / national id's last two characters.
+-- The key comes from the environment (BANK_TOKEN_KEY): the stack, or docker/postgres's init
+-- script, calls bank_vault.install_token_key(); bank_vault.rotate_token_key() replaces it
+-- and re-tokenises every row (README, "Rotating the token key"). Only the superuser reaches
+-- bank_vault; the trigger functions are SECURITY DEFINER, so writers never see the key.
+-- ---------------------------------------------------------------------------------------
+ALTER TABLE bank.card ADD COLUMN IF NOT EXISTS pan_token text;
+ALTER TABLE bank.customer ADD COLUMN IF NOT EXISTS national_id_token text;
+ALTER TABLE bank.customer ADD COLUMN IF NOT EXISTS full_name_masked text;
+ALTER TABLE bank.customer ADD COLUMN IF NOT EXISTS email_masked text;
+ALTER TABLE bank.customer ADD COLUMN IF NOT EXISTS phone_masked text;
+ALTER TABLE bank.customer ADD COLUMN IF NOT EXISTS national_id_masked text;
+
+CREATE SCHEMA IF NOT EXISTS bank_vault;
+REVOKE ALL ON SCHEMA bank_vault FROM PUBLIC;
+-- `key` is derived from BANK_TOKEN_KEY (bank_vault.derive_key), so the configured value itself is
+-- never stored, in the table or in the WAL
+CREATE TABLE IF NOT EXISTS bank_vault.token_key (
+    only_row      boolean     PRIMARY KEY DEFAULT true CHECK (only_row),
+    key           bytea       NOT NULL,
+    installed_at  timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON bank_vault.token_key FROM PUBLIC;
+
+-- the tokens' key: HMAC-SHA-256 of a fixed label under BANK_TOKEN_KEY (refuses a short one)
+CREATE OR REPLACE FUNCTION bank_vault.derive_key(configured text) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF configured IS NULL OR length(configured) < 32 THEN
+        RAISE EXCEPTION 'BANK_TOKEN_KEY must be 32 characters or more'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN public.hmac(convert_to('bank-cdc card-data tokens', 'UTF8'), convert_to(configured, 'UTF8'), 'sha256');
+END $$;
+
+CREATE OR REPLACE FUNCTION bank_vault.current_key() RETURNS bytea
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k bytea;
+BEGIN
+    SELECT key INTO k FROM bank_vault.token_key;
+    IF k IS NULL THEN
+        RAISE EXCEPTION 'no token key installed in bank_vault.token_key'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'set BANK_TOKEN_KEY (32 characters or more) and start the stack, or call '
+                         'bank_vault.install_token_key() as the superuser';
+    END IF;
+    RETURN k;
+END $$;
+
+CREATE OR REPLACE FUNCTION bank_vault.token(value text, k bytea) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT encode(public.hmac(convert_to(value, 'UTF8'), k, 'sha256'), 'hex')
+$$;
+
+-- What the analyst may see of a customer, and the customer's national id token.
+CREATE OR REPLACE FUNCTION bank_vault.customer_protection(
+    full_name text, email text, phone text, national_id text, k bytea,
+    OUT national_id_token text, OUT full_name_masked text, OUT email_masked text,
+    OUT phone_masked text, OUT national_id_masked text)
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT bank_vault.token(national_id, k),
+           -- "Jane Q. Doe" -> "J*** Q*** D***"
+           array_to_string(ARRAY(SELECT left(w, 1) || '***'
+                                   FROM regexp_split_to_table(btrim(full_name), '\s+') AS w), ' '),
+           left(email, 1) || '***@' || split_part(email, '@', 2),
+           repeat('*', greatest(length(phone) - 2, 0)) || right(phone, 2),
+           repeat('*', greatest(length(national_id) - 2, 0)) || right(national_id, 2)
+$$;
+
+CREATE OR REPLACE FUNCTION bank.protect_card() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.pan_token := bank_vault.token(NEW.pan, bank_vault.current_key());
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE FUNCTION bank.protect_customer() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    SELECT * INTO NEW.national_id_token, NEW.full_name_masked, NEW.email_masked, NEW.phone_masked,
+                  NEW.national_id_masked
+      FROM bank_vault.customer_protection(NEW.full_name, NEW.email, NEW.phone, NEW.national_id,
+                                          bank_vault.current_key());
+    RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION bank.protect_card(), bank.protect_customer() FROM PUBLIC;
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'card_protect' AND tgrelid = 'bank.card'::regclass) THEN
+        CREATE TRIGGER card_protect BEFORE INSERT OR UPDATE ON bank.card
+            FOR EACH ROW EXECUTE FUNCTION bank.protect_card();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'customer_protect'
+                   AND tgrelid = 'bank.customer'::regclass) THEN
+        CREATE TRIGGER customer_protect BEFORE INSERT OR UPDATE ON bank.customer
+            FOR EACH ROW EXECUTE FUNCTION bank.protect_customer();
+    END IF;
+END $$;
+
+-- Recompute the protected columns with the installed key (all rows, or only those that have
+-- none yet). Runs with triggers off (session_replication_role = replica) so nothing else
+-- changes: updated_at keeps its value. The UPDATEs are captured like any other.
+CREATE OR REPLACE FUNCTION bank_vault.retokenize(only_missing boolean) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k bytea := bank_vault.current_key();
+    cards bigint;
+    customers bigint;
+BEGIN
+    SET LOCAL session_replication_role = replica;
+    UPDATE bank.card SET pan_token = bank_vault.token(pan, k)
+     WHERE NOT only_missing OR pan_token IS NULL;
+    GET DIAGNOSTICS cards = ROW_COUNT;
+    UPDATE bank.customer AS c
+       SET (national_id_token, full_name_masked, email_masked, phone_masked, national_id_masked) =
+           (SELECT * FROM bank_vault.customer_protection(c.full_name, c.email, c.phone, c.national_id, k))
+     WHERE NOT only_missing OR c.national_id_token IS NULL;
+    GET DIAGNOSTICS customers = ROW_COUNT;
+    SET LOCAL session_replication_role = origin;
+    RETURN cards + customers;
+END $$;
+
+-- Install the key if none is; refuse a different one (a wrong BANK_TOKEN_KEY must not silently
+-- re-tokenise the bank). Rows written before protection existed get their columns, and the
+-- columns become NOT NULL. Returns the rows given tokens.
+CREATE OR REPLACE FUNCTION bank_vault.install_token_key(new_key text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    derived bytea := bank_vault.derive_key(new_key);
+    filled bigint;
+BEGIN
+    INSERT INTO bank_vault.token_key (key) VALUES (derived) ON CONFLICT (only_row) DO NOTHING;
+    IF (SELECT key FROM bank_vault.token_key) <> derived THEN
+        RAISE EXCEPTION 'BANK_TOKEN_KEY differs from the key PostgreSQL tokenises with'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'restore the previous BANK_TOKEN_KEY, or rotate to the new one '
+                         '(README, "Rotating the token key")';
+    END IF;
+    filled := bank_vault.retokenize(true);
+    -- only once: SET NOT NULL locks the table even when it changes nothing
+    IF NOT (SELECT attnotnull FROM pg_attribute
+             WHERE attrelid = 'bank.card'::regclass AND attname = 'pan_token') THEN
+        ALTER TABLE bank.card ALTER COLUMN pan_token SET NOT NULL;
+    END IF;
+    IF NOT (SELECT attnotnull FROM pg_attribute
+             WHERE attrelid = 'bank.customer'::regclass AND attname = 'national_id_token') THEN
+        ALTER TABLE bank.customer ALTER COLUMN national_id_token SET NOT NULL,
+                                  ALTER COLUMN full_name_masked SET NOT NULL,
+                                  ALTER COLUMN email_masked SET NOT NULL,
+                                  ALTER COLUMN phone_masked SET NOT NULL,
+                                  ALTER COLUMN national_id_masked SET NOT NULL;
+    END IF;
+    RETURN filled;
+END $$;
+
+-- Replace the key and re-tokenise every card and customer in one transaction: readers see
+-- the old tokens or the new ones, never a mix. Returns the rows re-tokenised.
+CREATE OR REPLACE FUNCTION bank_vault.rotate_token_key(new_key text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO bank_vault.token_key (key) VALUES (bank_vault.derive_key(new_key))
+        ON CONFLICT (only_row) DO UPDATE SET key = EXCLUDED.key, installed_at = now();
+    RETURN bank_vault.retokenize(false);
+END $$;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA bank_vault FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------------------
 -- REPLICA IDENTITY FULL on all five tables, because of what the CDC consumer needs:
 --  * deletes: with DEFAULT a Debezium delete carries only the key; the ClickHouse raw
 --    changelog keeps whole rows (sorting keys such as card_id/created_at, the deleted flag
@@ -370,8 +548,18 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA bank, fraud_truth TO bank_filler;
 -- publications below, pre-created because the connector runs with
 -- publication.autocreate.mode=disabled (it never needs to own the tables)
 GRANT SELECT ON ALL TABLES IN SCHEMA bank TO debezium;
--- bank_reader: read-only for Airflow reconciliation / backfill and monitoring
+-- bank_reader: read-only for Airflow reconciliation / backfill and monitoring, and never the
+-- PAN, national id, name, email, phone or address: on customer and card only the columns the
+-- pipeline captures (one transaction, so a running reader never loses or gains more)
+BEGIN;
 GRANT SELECT ON ALL TABLES IN SCHEMA bank, fraud_truth TO bank_reader;
+REVOKE SELECT ON bank.customer, bank.card FROM bank_reader;
+GRANT SELECT (customer_id, external_ref, national_id_token, full_name_masked, email_masked, phone_masked,
+              national_id_masked, date_of_birth, city, country, kyc_notes, status, closed_at, created_at,
+              updated_at) ON bank.customer TO bank_reader;
+GRANT SELECT (card_id, account_id, pan_token, pan_last4, expires_on, card_type, status, closed_at,
+              created_at, updated_at) ON bank.card TO bank_reader;
+COMMIT;
 
 -- tables and sequences created later (by the role applying this file) follow the same rules
 ALTER DEFAULT PRIVILEGES IN SCHEMA bank GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO bank_filler;

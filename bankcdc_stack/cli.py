@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import subprocess
 import sys
 
 from bankcdc_stack.environment import client_environment
 from bankcdc_stack.errors import StackError
+from bankcdc_stack.secrets import new_secret, store_secret
 from bankcdc_stack.services.airflow import ADMIN_USER
 from bankcdc_stack.stack import DEPENDS_ON, SERVICE_CLASSES, Stack
 
@@ -43,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=50, help="lines to show (default 50)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     sub.add_parser("env", help="print the stack's environment as shell exports: eval \"$(bankcdc-stack env)\"")
+    sub.add_parser(
+        "rotate-token-key", help="replace BANK_TOKEN_KEY and re-tokenise every PAN and national id",
+        description="Draw a new BANK_TOKEN_KEY (or take $BANK_TOKEN_KEY_NEW), re-tokenise every card and "
+                    "customer in PostgreSQL with it in one transaction, and store it in secrets.env. "
+                    "PostgreSQL must be running. The UPDATEs flow through CDC like any change; card_id, "
+                    "customer_id and pan_last4 stay as they are.")
     airflow = sub.add_parser("airflow", help="run the airflow CLI with the stack's Airflow environment "
                                              "(e.g. airflow dags list, airflow dags test cdc_monitoring)")
     airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the airflow CLI")
@@ -91,6 +99,17 @@ def cmd_airflow(stack: Stack, args: list[str]) -> int:
     return subprocess.call([sys.executable, "-m", "airflow", *args], env=env)
 
 
+def cmd_rotate_token_key(stack: Stack) -> int:
+    new_key = os.environ.get("BANK_TOKEN_KEY_NEW") or new_secret("BANK_TOKEN_KEY")
+    rows = stack.services["postgres"].rotate_token_key(new_key)
+    store_secret(stack.settings.state_dir, "BANK_TOKEN_KEY", new_key)
+    print(f"re-tokenised {rows} cards and customers; the new key is in {stack.settings.state_dir}/secrets.env")
+    if os.environ.get("BANK_TOKEN_KEY"):
+        print("BANK_TOKEN_KEY is set in your environment: set it to the new key (BANK_TOKEN_KEY_NEW) "
+              "before the next ./stack up", file=sys.stderr)
+    return 0
+
+
 def print_welcome(stack: Stack, seconds: float) -> None:
     env = stack.ctx.env
     print(f"""
@@ -131,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_logs(stack, args.service, args.lines, args.follow)
         if args.command == "airflow":
             return cmd_airflow(stack, args.args)
+        if args.command == "rotate-token-key":
+            return cmd_rotate_token_key(stack)
         if args.command == "env":
             for key, value in sorted(client_environment(stack.settings, stack.ctx.secrets).items()):
                 print(f"export {key}={shlex.quote(value)}")

@@ -1,4 +1,5 @@
-"""Apply a folder of `.sql` files to ClickHouse, statement by statement, in file order."""
+"""ClickHouse DDL of the local stack: clickhouse_init/ applied statement by statement, and the
+one-time upgrades of tables an older version of the project made."""
 
 from __future__ import annotations
 
@@ -56,3 +57,26 @@ def unpartition_raw_tables(host: str, port: int, user: str, password: str, datab
     finally:
         client.close()
     return rebuilt
+
+
+# ODS tables dbt built before card-data protection, and a column only such a table has
+CLEAR_PII_MODELS = {"ods_customers": "email", "ods_cards": "pan"}
+
+
+def drop_clear_pii_models(host: str, port: int, user: str, password: str, database: str = "ods") -> list[str]:
+    """Drop the ODS tables that still hold clear PII columns (built before schema.sql protected
+    card data), so the next dbt run builds them afresh from raw, which no longer holds those
+    values. An incremental run cannot: its insert names the table's old columns. Returns them."""
+    client = clickhouse_connect.get_client(host=host, port=port, username=user, password=password,
+                                           autogenerate_session_id=False)
+    dropped = []
+    try:
+        for table, column in CLEAR_PII_MODELS.items():
+            held = client.query("SELECT count() FROM system.columns WHERE database = {d:String} AND table = {t:String} "
+                                "AND name = {c:String}", parameters={"d": database, "t": table, "c": column})
+            if held.result_rows[0][0]:
+                client.command(f"DROP TABLE {database}.`{table}` SYNC")
+                dropped.append(f"{database}.{table}")
+    finally:
+        client.close()
+    return dropped

@@ -53,15 +53,16 @@ def prepare(ch, size: int) -> None:
     for table in TABLES:
         ch.command(f"CREATE TABLE {PREFIX}raw.`{table}` AS raw.`{table}`")
     old = f"now64(6) - toIntervalSecond({size // RATE + 7200})"  # history starts here
-    ch.command(f"""INSERT INTO {PREFIX}raw.customer SELECT number + 1, generateUUIDv4(), concat('Customer ', toString(number)),
-        concat('c', toString(number), '@example.org'), '+4912345678', concat('ID', toString(100000 + number)),
-        toDate32('1980-01-01') + number % 10000, 'Street 1', 'Berlin', 'DE', NULL, 'active', NULL, {old}, {old},
+    ch.command(f"""INSERT INTO {PREFIX}raw.customer SELECT number + 1, generateUUIDv4(),
+        lower(hex(SHA256(concat('ID', toString(100000 + number))))), 'C*** N***', 'c***@example.org', '*********78',
+        concat('******', right(toString(number), 2)), toDate32('1980-01-01') + number % 10000, 'Berlin', 'DE', NULL,
+        'active', NULL, {old}, {old},
         {_cdc('customer', 'r', '0', old, 'number', old)} FROM numbers(5000)""")
     ch.command(f"""INSERT INTO {PREFIX}raw.account SELECT number + 1, number % 5000 + 1,
         concat('DE89', leftPad(toString(number), 18, '0')), 'EUR', 'checking', 'active', NULL, {old}, {old},
         {_cdc('account', 'r', '0', old, 'number', old)} FROM numbers(6000)""")
     ch.command(f"""INSERT INTO {PREFIX}raw.card SELECT number + 1, number % 6000 + 1,
-        concat('4000', leftPad(toString(number), 12, '0')), right(leftPad(toString(number), 12, '0'), 4),
+        lower(hex(SHA256(concat('4000', leftPad(toString(number), 12, '0'))))), right(leftPad(toString(number), 12, '0'), 4),
         toDate32('2030-01-01'), 'debit', 'active', NULL, {old}, {old},
         {_cdc('card', 'r', '0', old, 'number', old)} FROM numbers(10000)""")
     ch.command(f"""INSERT INTO {PREFIX}raw.terminal SELECT number + 1, ['ATM', 'POS', 'ONLINE'][number % 3 + 1],
@@ -91,7 +92,7 @@ def add_new_changes(ch, size: int) -> None:
     start = f"now64(6) - toIntervalSecond({NEW_TXNS // RATE + 60})"
     insert_transactions(ch, size + 1, NEW_TXNS, start, "c", "pending", 5 * 10**9, loaded="now64(6)")
     insert_transactions(ch, size + 1, NEW_TXNS, start, "u", "approved", 6 * 10**9, loaded="now64(6)")
-    ch.command(f"""INSERT INTO {PREFIX}raw.card SELECT card_id, account_id, pan, pan_last4, expires_on, card_type,
+    ch.command(f"""INSERT INTO {PREFIX}raw.card SELECT card_id, account_id, pan_token, pan_last4, expires_on, card_type,
         'closed', now64(6), created_at, now64(6), {_cdc('card', 'u', '(7000000000 + card_id)', 'now64(3)', 'card_id', 'now64(6)')}
         FROM {PREFIX}raw.card WHERE card_id <= 20""")
     ch.command(f"""INSERT INTO {PREFIX}raw.`transaction` SELECT * REPLACE ('d' AS _op, 8000000000 + transaction_id AS _lsn,

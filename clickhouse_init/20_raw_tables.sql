@@ -1,4 +1,6 @@
--- Raw changelog: one row per Debezium event. Source columns keep exact types (money
+-- Raw changelog: one row per Debezium event. No PAN, national id, name, email, phone or
+-- address ever reaches it: PostgreSQL sends their tokens and masks instead (schema.sql,
+-- "Card data and PII"); tables an older clickhouse_init made lose those columns at the end. Source columns keep exact types (money
 -- Decimal(18,2), timestamptz DateTime64(6,'UTC')), then the CDC metadata:
 --   _op          c insert, u update, d delete, r snapshot read
 --   _lsn         source LSN of the change;  _version: 0 for snapshot reads, else _lsn
@@ -19,12 +21,12 @@ CREATE TABLE IF NOT EXISTS raw.customer
 (
     customer_id    Int64,
     external_ref   UUID,
-    full_name      String,
-    email          String,
-    phone          String,
-    national_id    String,
+    national_id_token   String,
+    full_name_masked    String,
+    email_masked        String,
+    phone_masked        String,
+    national_id_masked  String,
     date_of_birth  Date32,
-    address        String,
     city           String,
     country        LowCardinality(String),
     kyc_notes      Nullable(String),
@@ -77,7 +79,7 @@ CREATE TABLE IF NOT EXISTS raw.card
 (
     card_id        Int64,
     account_id     Int64,
-    pan            String,
+    pan_token      String,
     pan_last4      String,
     expires_on     Date32,
     card_type      LowCardinality(String),
@@ -181,3 +183,21 @@ ENGINE = ReplacingMergeTree
 ORDER BY (source, _version, _lsn)
 TTL toDateTime(_source_ts) + INTERVAL 7 DAY
 SETTINGS non_replicated_deduplication_window = 1000;
+
+-- Tables from before card-data protection: drop the clear columns (and the values they held),
+-- add the protected ones. PostgreSQL re-sends every such row with its tokens (bank_vault.retokenize).
+ALTER TABLE raw.customer
+    ADD COLUMN IF NOT EXISTS national_id_token String AFTER external_ref,
+    ADD COLUMN IF NOT EXISTS full_name_masked String AFTER national_id_token,
+    ADD COLUMN IF NOT EXISTS email_masked String AFTER full_name_masked,
+    ADD COLUMN IF NOT EXISTS phone_masked String AFTER email_masked,
+    ADD COLUMN IF NOT EXISTS national_id_masked String AFTER phone_masked,
+    DROP COLUMN IF EXISTS full_name,
+    DROP COLUMN IF EXISTS email,
+    DROP COLUMN IF EXISTS phone,
+    DROP COLUMN IF EXISTS national_id,
+    DROP COLUMN IF EXISTS address;
+
+ALTER TABLE raw.card
+    ADD COLUMN IF NOT EXISTS pan_token String AFTER account_id,
+    DROP COLUMN IF EXISTS pan;

@@ -9,7 +9,7 @@ import requests
 
 from bankcdc_stack.process import ManagedProcess
 from bankcdc_stack.services.base import Health, Service, log
-from bankcdc_stack.sqlfiles import apply_clickhouse_folder, unpartition_raw_tables
+from bankcdc_stack.sqlfiles import apply_clickhouse_folder, drop_clear_pii_models, unpartition_raw_tables
 from bankcdc_stack.settings import HOST
 
 
@@ -56,6 +56,10 @@ class ClickHouseService(Service):
         login = (HOST, self.settings.clickhouse_port, "default", self.ctx.secrets["CLICKHOUSE_PASSWORD"])
         count = apply_clickhouse_folder(self.settings.repo_root / "clickhouse_init", *login)
         log.info("clickhouse: applied %d statements from clickhouse_init/", count)
+        dropped = drop_clear_pii_models(*login)
+        if dropped:
+            log.info("clickhouse: dropped %s (clear PII from before card-data protection); "
+                     "the next dbt run rebuilds them", ", ".join(dropped))
         if self.ctx.managed("consumer").pid() is not None:
             return  # raw tables are rebuilt only while nothing writes them: at the next start
         rebuilt = unpartition_raw_tables(*login)

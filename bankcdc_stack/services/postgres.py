@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from bankcdc_stack.errors import MissingDependencyError, ServiceFailedError
+from bankcdc_stack.errors import ConfigError, MissingDependencyError, ServiceFailedError
 from bankcdc_stack.pgauth import scram_sha256_verifier
 from bankcdc_stack.process import ManagedProcess
 from bankcdc_stack.services.base import Health, Service, log
@@ -233,6 +233,33 @@ class PostgresService(Service):
                     verifier = scram_sha256_verifier(self.ctx.secrets[secret])
                     cur.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(sql.Identifier(role)), (verifier,))
         conn.close()
+        self.install_token_key()
+
+    def install_token_key(self) -> None:
+        """Give PostgreSQL BANK_TOKEN_KEY, the key of the PAN and national id tokens (schema.sql,
+        bank_vault). A key different from the installed one is refused, not rotated."""
+        filled = self._call_vault("install_token_key", self.ctx.secrets["BANK_TOKEN_KEY"])
+        if filled:
+            log.info("postgres: gave %d rows written before card-data protection their tokens", filled)
+
+    def rotate_token_key(self, new_key: str) -> int:
+        """Tokenise with `new_key` from now on and re-tokenise every card and customer, in one
+        transaction. Returns the rows re-tokenised."""
+        return self._call_vault("rotate_token_key", new_key)
+
+    def _call_vault(self, function: str, key: str) -> int:
+        conn = self.connect(dbname="bank")
+        try:
+            with conn, conn.cursor() as cur:
+                # a failing statement would otherwise be logged with the key in it
+                cur.execute("SET LOCAL log_min_error_statement = panic")
+                cur.execute(sql.SQL("SELECT bank_vault.{}(%s)").format(sql.Identifier(function)), (key,))
+                return int(cur.fetchone()[0])
+        except psycopg2.Error as exc:
+            hint = f" ({exc.diag.message_hint})" if exc.diag.message_hint else ""
+            raise ConfigError(f"{exc.diag.message_primary or exc}{hint}") from None
+        finally:
+            conn.close()
 
     def apply_schema(self) -> None:
         schema = self.settings.repo_root / "schema.sql"

@@ -1,10 +1,12 @@
 #!/bin/bash
-# PostgreSQL image init (runs once, on an empty volume): databases, schema.sql, role passwords.
+# PostgreSQL image init (runs once, on an empty volume): databases, schema.sql, role passwords,
+# the token key.
 # Passwords come from the container environment; psql variables keep them out of the SQL text.
 # The same roles and privileges as the local stack (bankcdc_stack/services/postgres.py): the
 # superuser is used here only; every running component logs in as a role without SUPERUSER.
 set -euo pipefail
-for name in POSTGRES_PASSWORD FILLER_DB_PASSWORD DEBEZIUM_DB_PASSWORD BANK_READER_DB_PASSWORD AIRFLOW_DB_PASSWORD; do
+for name in POSTGRES_PASSWORD FILLER_DB_PASSWORD DEBEZIUM_DB_PASSWORD BANK_READER_DB_PASSWORD AIRFLOW_DB_PASSWORD \
+            BANK_TOKEN_KEY; do
     if [ -z "${!name:-}" ] || [ "${!name}" = change-me ]; then
         echo "10-bank-cdc.sh: $name is empty or still the .env.example placeholder: set it in .env" >&2
         exit 1
@@ -24,4 +26,9 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname bank \
 ALTER ROLE bank_filler PASSWORD :'filler_pw';
 ALTER ROLE debezium PASSWORD :'debezium_pw';
 ALTER ROLE bank_reader PASSWORD :'reader_pw';
+SQL
+# the key of the card-data tokens; a failing statement is not logged, so the key never is
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname bank -v token_key="$BANK_TOKEN_KEY" <<'SQL'
+SET log_min_error_statement = panic;
+SELECT bank_vault.install_token_key(:'token_key');
 SQL

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Callable
 
 import clickhouse_connect
@@ -75,10 +78,24 @@ def normalise(value: Any) -> Any:
     return value
 
 
+def _not_captured() -> list[re.Pattern[str]]:
+    """The connectors' column.exclude.list patterns: columns that never leave PostgreSQL."""
+    patterns = []
+    for spec in sorted((REPO / "debezium").glob("*.json")):
+        listed = json.loads(spec.read_text())["config"].get("column.exclude.list", "")
+        patterns += [re.compile(p.strip()) for p in listed.split(",") if p.strip()]
+    return patterns
+
+
+NOT_CAPTURED = _not_captured()
+
+
 def pg_columns(pg_dsn: str, table: str) -> list[str]:
-    return [name for (name,) in pg_sql(pg_dsn, "SELECT column_name FROM information_schema.columns "
-                                               "WHERE table_schema = 'bank' AND table_name = %s "
-                                               "ORDER BY ordinal_position", (table,))]
+    """bank.<table>'s columns that CDC carries (the excluded clear PII columns left out)."""
+    names = [name for (name,) in pg_sql(pg_dsn, "SELECT column_name FROM information_schema.columns "
+                                                "WHERE table_schema = 'bank' AND table_name = %s "
+                                                "ORDER BY ordinal_position", (table,))]
+    return [n for n in names if not any(p.fullmatch(f"bank.{table}.{n}") for p in NOT_CAPTURED)]
 
 
 def pg_state(pg_dsn: str, table: str, columns: list[str]) -> dict[Any, tuple]:

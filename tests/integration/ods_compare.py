@@ -49,13 +49,14 @@ def _same(*names: str) -> tuple[tuple[str, str], ...]:
 ODS_TABLES: dict[str, OdsTable] = {
     "customer": OdsTable("customer", "ods.ods_customers", "customer_id", (
         ("customer_id", "customer_id"), ("external_ref", "customer_external_ref"),
-        *_same("full_name", "email", "phone", "national_id", "date_of_birth", "address", "city", "country",
-               "kyc_notes", "status", "closed_at", "created_at", "updated_at"))),
+        *_same("national_id_token", "full_name_masked", "email_masked", "phone_masked", "national_id_masked",
+               "date_of_birth", "city", "country", "kyc_notes", "status", "closed_at", "created_at",
+               "updated_at"))),
     "account": OdsTable("account", "ods.ods_accounts", "account_id", _same(
         "account_id", "customer_id", "iban", "currency", "account_type", "status", "closed_at",
         "created_at", "updated_at")),
     "card": OdsTable("card", "ods.ods_cards", "card_id", _same(
-        "card_id", "account_id", "pan", "pan_last4", "expires_on", "card_type", "status", "closed_at",
+        "card_id", "account_id", "pan_token", "pan_last4", "expires_on", "card_type", "status", "closed_at",
         "created_at", "updated_at")),
     "terminal": OdsTable("terminal", "ods.ods_terminals", "terminal_id", _same(
         "terminal_id", "terminal_type", "merchant_name", "mcc", "city", "country", "currency", "description",

@@ -96,8 +96,12 @@ def test_inserts_updates_closes_and_deletes_arrive_exactly(pg_admin_dsn: str, ch
     assert [c[0] for c in card] == ["c", "u"] and card[-1][2] == "closed" and card[-1][3] is not None
     deleted = wait_for(lambda: _at_least(_raw(ch, "card", spare_card), 2), what="card delete")
     assert [d[0] for d in deleted] == ["c", "d"] and deleted[-1][4] == 1
-    assert ch.query("SELECT customer_id, full_name FROM raw.customer WHERE customer_id = {k:Int64}",
-                    parameters={"k": customer_id}).result_rows == [(customer_id, "Ada Test")]
+    token = pg_sql(pg_admin_dsn, "SELECT national_id_token FROM bank.customer WHERE customer_id = %s",
+                   (customer_id,))[0][0]
+    assert ch.query("SELECT customer_id, full_name_masked, email_masked, phone_masked, national_id_masked, "
+                    "national_id_token FROM raw.customer WHERE customer_id = {k:Int64}",
+                    parameters={"k": customer_id}).result_rows == [
+        (customer_id, "A*** T***", "a***@example.org", "**************00", "*******6C", token)]
 
 
 def test_unchanged_large_value_is_never_replaced_by_a_placeholder(pg_admin_dsn: str, ch: Client) -> None:

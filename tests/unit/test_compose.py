@@ -412,12 +412,14 @@ def test_filler_seeds_like_the_local_stack() -> None:
 
 
 def test_postgres_init_refuses_placeholder_passwords(tmp_path: Path) -> None:
-    """`cp .env.example .env` without editing it must not initialise a database with change-me."""
+    """`cp .env.example .env` without editing it must not initialise a database with change-me (nor
+    tokenise card data with it)."""
     script = REPO / "docker" / "postgres" / "10-bank-cdc.sh"
     fake_psql = tmp_path / "psql"
     fake_psql.write_text("#!/bin/sh\necho psql-was-called\n")
     fake_psql.chmod(0o755)
-    names = re.findall(r"\b([A-Z_]+_PASSWORD)\b", script.read_text())
+    names = re.findall(r"\b([A-Z_]+_(?:PASSWORD|KEY))\b", script.read_text())
+    assert "BANK_TOKEN_KEY" in names
     base = {"PATH": f"{tmp_path}:/usr/bin:/bin", "POSTGRES_USER": "postgres"}
     good = {name: f"pw-{name.lower()}" for name in names}
     ok = subprocess.run(["bash", str(script)], env={**base, **good}, capture_output=True, text=True)

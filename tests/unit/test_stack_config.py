@@ -46,6 +46,18 @@ def test_secrets_generated_once_private_and_overridable(tmp_path: Path) -> None:
     assert load_secrets(tmp_path, {"CLICKHOUSE_PASSWORD": "from-env"})["CLICKHOUSE_PASSWORD"] == "from-env"
 
 
+def test_token_key_is_long_enough_and_replaced_alone(tmp_path: Path) -> None:
+    from bankcdc_stack.secrets import new_secret, store_secret
+
+    first = load_secrets(tmp_path, {})
+    assert len(first["BANK_TOKEN_KEY"]) >= 32, "schema.sql refuses a token key under 32 characters"
+    rotated = new_secret("BANK_TOKEN_KEY")
+    assert rotated != first["BANK_TOKEN_KEY"] and len(rotated) >= 32
+    store_secret(tmp_path, "BANK_TOKEN_KEY", rotated)
+    assert load_secrets(tmp_path, {}) == {**first, "BANK_TOKEN_KEY": rotated}
+    assert stat.S_IMODE((tmp_path / "secrets.env").stat().st_mode) == 0o600
+
+
 def test_port_in_use_error_names_port_setting_and_fix() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

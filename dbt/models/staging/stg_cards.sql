@@ -11,7 +11,7 @@ renamed as (
         account_id,
 
         -- attributes
-        pan,
+        pan_token,
         pan_last4,
         card_type,
         expires_on,

@@ -10,13 +10,15 @@ renamed as (
         customer_id,
         external_ref            as customer_external_ref,
 
+        -- protected at the source (schema.sql): a keyed token, and what an analyst may see
+        national_id_token,
+        full_name_masked,
+        email_masked,
+        phone_masked,
+        national_id_masked,
+
         -- attributes
-        full_name,
-        email,
-        phone,
-        national_id,
         date_of_birth,
-        address,
         city,
         country,
         kyc_notes,

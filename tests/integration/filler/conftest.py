@@ -1,5 +1,5 @@
-"""Fixtures for the filler's integration tests: a fresh database (schema.sql applied) per test
-module on the stack's PostgreSQL, and a throwaway login role that is a member of bank_filler,
+"""Fixtures for the filler's integration tests: a fresh database (schema.sql applied, a token key
+installed) per test module on the stack's PostgreSQL, and a throwaway login role that is a member of bank_filler,
 so the filler runs with exactly bank_filler's privileges without touching that role.
 """
 
@@ -23,6 +23,8 @@ from psycopg2.extensions import parse_dsn
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA = REPO / "schema.sql"
+# one token key for every test database of the session, so two fillers' output can be compared
+TOKEN_KEY = secrets.token_urlsafe(32)
 
 
 
@@ -98,6 +100,7 @@ def _create(admin_dsn: str, label: str) -> FillerDb:
     assert result.returncode == 0, result.stderr
     conn = admin_connect(admin_dsn, name)
     with conn.cursor() as cur:
+        cur.execute("SELECT bank_vault.install_token_key(%s)", (TOKEN_KEY,))
         cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s IN ROLE bank_filler").format(sql.Identifier(role)),
                     (password,))
     conn.close()

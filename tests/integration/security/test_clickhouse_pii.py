@@ -43,7 +43,7 @@ def test_analyst_cannot_read_pii_write_or_drop(analyst: Client) -> None:
     for relation in ("raw.customer", "raw.card", "raw.account", "stg.stg_customers",
                      "ods.ods_customers", "ods.ods_cards", "ods.ods_accounts"):
         _denied(lambda: analyst.query(f"SELECT * FROM {relation} LIMIT 1"))
-    _denied(lambda: analyst.query("SELECT c.full_name FROM marts.dim_card_masked AS d "
+    _denied(lambda: analyst.query("SELECT c.kyc_notes FROM marts.dim_card_masked AS d "
                                   "JOIN ods.ods_customers AS c ON c.customer_id = d.account_id"))
     _denied(lambda: analyst.command("INSERT INTO marts.dim_card_masked (card_id) VALUES (1)"))
     _denied(lambda: analyst.command("DROP TABLE marts.dim_card_masked"))
@@ -54,28 +54,33 @@ def test_analyst_cannot_read_pii_write_or_drop(analyst: Client) -> None:
 
 def test_masked_dimensions_hide_pii_and_keep_keys(analyst: Client, pg_admin_dsn: str) -> None:
     with psycopg2.connect(pg_admin_dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT customer_id, full_name, email, phone, national_id FROM bank.customer ORDER BY customer_id LIMIT 300")
+        cur.execute("SELECT customer_id, full_name, email, phone, national_id, national_id_token FROM bank.customer "
+                    "ORDER BY customer_id LIMIT 300")
         customers = {row[0]: row[1:] for row in cur.fetchall()}
-        cur.execute("SELECT card_id, pan, pan_last4 FROM bank.card ORDER BY card_id LIMIT 300")
+        cur.execute("SELECT card_id, pan, pan_last4, pan_token FROM bank.card ORDER BY card_id LIMIT 300")
         cards = {row[0]: row[1:] for row in cur.fetchall()}
         cur.execute("SELECT account_id, iban FROM bank.account ORDER BY account_id LIMIT 300")
         accounts = dict(cur.fetchall())
     masked_customers = {row[0]: row[1:] for row in analyst.query(
-        "SELECT customer_id, full_name_masked, email_masked, phone_masked, national_id_masked "
+        "SELECT customer_id, full_name_masked, email_masked, phone_masked, national_id_masked, national_id_token "
         f"FROM marts.dim_customer_masked WHERE customer_id IN {tuple(customers)}").result_rows}
     assert len(masked_customers) >= len(customers) * 0.9, "masked customers missing"
     for customer_id, masked in masked_customers.items():
-        name, email, phone, national_id = customers[customer_id]
+        name, email, phone, national_id, token = customers[customer_id]
         text = " ".join(masked)
         assert email not in text and phone not in text and national_id not in text
         assert not any(len(word) > 2 and word in text for word in name.split()), (name, masked[0])
         assert masked[1].split("@")[1] == email.split("@")[1]  # the domain stays, the mailbox does not
+        assert masked[2][-2:] == phone[-2:] and masked[3][-2:] == national_id[-2:]
+        assert masked[4] == token and len(token) == 64, "the national id's keyed token, as PostgreSQL made it"
     masked_cards = analyst.query(
-        f"SELECT card_id, pan_masked, pan_last4 FROM marts.dim_card_masked WHERE card_id IN {tuple(cards)}").result_rows
+        "SELECT card_id, pan_masked, pan_last4, pan_token FROM marts.dim_card_masked "
+        f"WHERE card_id IN {tuple(cards)}").result_rows
     assert masked_cards
-    for card_id, pan_masked, last4 in masked_cards:
-        pan, pan_last4 = cards[card_id]
+    for card_id, pan_masked, last4, pan_token in masked_cards:
+        pan, pan_last4, token = cards[card_id]
         assert pan not in pan_masked and pan_masked.endswith(pan_last4) and last4 == pan_last4
+        assert pan_token == token and pan not in pan_token
     masked_accounts = analyst.query(
         f"SELECT account_id, iban_masked FROM marts.dim_account_masked WHERE account_id IN {tuple(accounts)}").result_rows
     assert masked_accounts

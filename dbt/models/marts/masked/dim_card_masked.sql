@@ -1,6 +1,7 @@
 {#-
     Cards as fraud analysts may see them: the PAN masked to its last four digits (pan_last4 kept
-    to match a customer's call or a statement); everything else as in ODS. card_id is the key.
+    to match a customer's call or a statement) and its keyed token; everything else as in ODS.
+    card_id is the key.
 -#}
 {#- A view (always current; two runs at once never collide on a table swap) with SQL SECURITY
     DEFINER: it reads ods with its creator's (transformer's) rights, so the analyst needs SELECT
@@ -12,6 +13,7 @@ select
     account_id,
     concat('************', pan_last4) as pan_masked,
     pan_last4,
+    pan_token,
     card_type,
     expires_on,
     status,
