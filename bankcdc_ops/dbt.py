@@ -12,7 +12,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from bankcdc_ops.dbt_build import (FULL_TEST_SUITE, INCREMENTAL_BUILD, MODELS_XCOM_KEY, BuildOutcome,
-                                   previous_build, profile_variables, record_build, run_build, run_settings)
+                                   previous_build, profile_variables, record_build, run_build, run_settings,
+                                   trust_variables)
 from bankcdc_ops.errors import DbtBuildError, SourceInstantPending
 from bankcdc_ops.run_notes import set_run_note
 from bankcdc_ops.settings import CLICKHOUSE_CONN_ID, debezium_dir
@@ -24,13 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def profile_environment(conn_id: str = CLICKHOUSE_CONN_ID) -> dict[str, str]:
-    """dbt/profiles.yml's variables from the ClickHouse connection (HTTP interface)."""
+    """dbt/profiles.yml's variables from the ClickHouse connection (HTTP interface; HTTPS with its
+    extra `secure`, trusting its extra `ca_cert`, see bankcdc_ops.connections.clickhouse_tls)."""
     from airflow.sdk import Connection
 
+    from bankcdc_ops.connections import clickhouse_tls
+
     conn = Connection.get(conn_id)
-    secure = str((conn.extra_dejson or {}).get("secure", False)).lower() in ("1", "true")
-    return profile_variables(conn.host or "localhost", conn.port or 8123, conn.login or "", conn.password or "",
-                             secure)
+    secure, ca_cert = clickhouse_tls(conn.extra_dejson or {}, conn_id)
+    return {**profile_variables(conn.host or "localhost", conn.port or 8123, conn.login or "", conn.password or "",
+                                secure), **trust_variables(ca_cert)}
 
 
 def incremental_build(context: dict[str, Any]) -> dict[str, Any]:

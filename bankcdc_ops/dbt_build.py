@@ -45,6 +45,13 @@ def profile_variables(host: str, port: int | str, user: str, password: str, secu
             "CLICKHOUSE_SECURE": str(bool(secure))}
 
 
+def trust_variables(ca_cert: str) -> dict[str, str]:
+    """The dbt process's CA file: dbt-clickhouse 1.10 has no CA option, its HTTPS client verifies
+    against OpenSSL's default CA file, which SSL_CERT_FILE names (instead of the system's store).
+    Empty when `ca_cert` is. Not a profile variable: partial parsing does not depend on it."""
+    return {"SSL_CERT_FILE": ca_cert} if ca_cert else {}
+
+
 def _stamp(moment: dt.datetime) -> str:
     """A datetime as dbt reads it back: UTC, microseconds (macros/cdc.sql toDateTime64(…, 6, 'UTC'))."""
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")

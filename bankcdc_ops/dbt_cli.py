@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bankcdc_ops.dbt_build import profile_variables
+from bankcdc_ops.dbt_build import profile_variables, trust_variables
 from bankcdc_ops.errors import ParamError
 from bankcdc_ops.settings import dbt_project_dir
+from cdc_consumer.config import FLAGS
 
 # the variables dbt/profiles.yml reads, from a stack environment (`./stack env`)
 PROFILE_VARS = ("CLICKHOUSE_HOST", "CLICKHOUSE_PORT", "CLICKHOUSE_TRANSFORMER_PASSWORD")
@@ -41,8 +42,8 @@ def dbt_executable() -> Path:
 
 
 def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
-    """Environment for one dbt process: the stack's addresses and transformer password, no
-    telemetry, logs and artefacts under work_dir."""
+    """Environment for one dbt process: the stack's addresses and transformer password (HTTPS with
+    CLICKHOUSE_SECURE, trusting CLICKHOUSE_CA_CERT), no telemetry, logs and artefacts under work_dir."""
     missing = [name for name in PROFILE_VARS if not stack_env.get(name)]
     if missing:
         raise KeyError(f"stack environment lacks {', '.join(missing)} (eval \"$(./stack env)\")")
@@ -50,9 +51,14 @@ def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
     if not port.isdigit() or not 1 <= int(port) <= 65535:  # dbt/profiles.yml's `| int` would make it 0
         raise ParamError(f"CLICKHOUSE_PORT={port!r} is not a TCP port: set CLICKHOUSE_PORT to ClickHouse's HTTP "
                          "port (1-65535, default 8123) for dbt/profiles.yml")
+    secure = stack_env.get("CLICKHOUSE_SECURE", "").strip().lower() or "false"
+    if secure not in FLAGS:
+        raise ParamError(f"CLICKHOUSE_SECURE={secure!r} is invalid: set it to true (HTTPS) or false (HTTP)")
     env = {**os.environ, **stack_env}
     env.update(profile_variables(stack_env["CLICKHOUSE_HOST"], port, "transformer",
-                                 stack_env["CLICKHOUSE_TRANSFORMER_PASSWORD"]))
+                                 stack_env["CLICKHOUSE_TRANSFORMER_PASSWORD"], FLAGS[secure]))
+    if FLAGS[secure]:
+        env.update(trust_variables(stack_env.get("CLICKHOUSE_CA_CERT", "").strip()))
     env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_LOG_PATH=str(work_dir / "logs"),
                DBT_TARGET_PATH=str(work_dir / "target"), DBT_USE_COLORS="false")
     return env

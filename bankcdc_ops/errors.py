@@ -8,7 +8,8 @@ class OpsError(Exception):
 
 
 class ParamError(OpsError, ValueError):
-    """A DAG param or Airflow Variable has a value the task cannot use (the message names it)."""
+    """A DAG param, Airflow Variable or connection extra has a value the task cannot use (the message
+    names it)."""
 
 
 class SourceUnavailableError(OpsError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from cdc_consumer.errors import ConfigError
 
@@ -25,6 +25,24 @@ def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str]
 
 
 KAFKA_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _flag(raw: str) -> bool:
+    try:
+        return FLAGS[raw.lower()]
+    except KeyError:
+        raise ValueError(raw) from None
+
+
+def _ca_file(env: Mapping[str, str], name: str, tls: bool, signed: str) -> str:
+    """The PEM CA file `name` names ("" when unset: the system's trust store). ConfigError when
+    `tls` is on and the path is not a file."""
+    path = env.get(name, "").strip()
+    if tls and path and not os.path.isfile(path):
+        raise ConfigError(f"{name}={path!r} is not a file: mount the PEM certificate of the CA that signed "
+                          f"{signed} there, or set {name} to its path (unset: the system's trust store)")
+    return path
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,8 @@ class ConsumerSettings:
     batch_max_seconds: float
     clickhouse_host: str
     clickhouse_port: int
+    clickhouse_secure: bool
+    clickhouse_ca_cert: str
     clickhouse_user: str
     clickhouse_password: str = field(repr=False)
     raw_database: str
@@ -69,6 +89,19 @@ class ConsumerSettings:
             config["ssl.ca.location"] = self.kafka_ssl_ca_location
         return config
 
+    def clickhouse_client(self) -> dict[str, Any]:
+        """clickhouse-connect arguments reaching the raw database as `clickhouse_user`: plain HTTP,
+        or with `clickhouse_secure` HTTPS verifying the server's certificate (against
+        `clickhouse_ca_cert` when set, else the system's trust store)."""
+        kwargs: dict[str, Any] = {"host": self.clickhouse_host, "port": self.clickhouse_port,
+                                  "username": self.clickhouse_user, "password": self.clickhouse_password,
+                                  "database": self.raw_database, "secure": self.clickhouse_secure}
+        if self.clickhouse_secure:
+            kwargs["verify"] = True
+            if self.clickhouse_ca_cert:
+                kwargs["ca_cert"] = self.clickhouse_ca_cert
+        return kwargs
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ConsumerSettings":
         env = os.environ if env is None else env
@@ -85,11 +118,13 @@ class ConsumerSettings:
         if protocol not in KAFKA_PROTOCOLS:
             raise ConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol!r} is invalid: set it to one of "
                               f"{', '.join(KAFKA_PROTOCOLS)} (the broker accepts authenticated clients only)")
+        secure = _read(env, "CLICKHOUSE_SECURE", "false", _flag, "true (HTTPS) or false (HTTP)")
         return cls(
             bootstrap_servers=bootstrap,
             kafka_security_protocol=protocol,
             kafka_sasl_mechanism=env.get("KAFKA_SASL_MECHANISM", "").strip() or "SCRAM-SHA-512",
-            kafka_ssl_ca_location=env.get("KAFKA_SSL_CA_LOCATION", "").strip(),
+            kafka_ssl_ca_location=_ca_file(env, "KAFKA_SSL_CA_LOCATION", protocol.endswith("_SSL"),
+                                           "the Kafka brokers' certificates"),
             kafka_user=env.get("CDC_KAFKA_USER", "").strip() or "cdc-consumer",
             kafka_password=env.get("KAFKA_CONSUMER_PASSWORD", ""),
             group_id=env.get("CDC_GROUP_ID", "").strip() or "bankcdc-raw-loader",
@@ -102,6 +137,8 @@ class ConsumerSettings:
             clickhouse_host=env.get("CLICKHOUSE_HOST", "").strip() or "127.0.0.1",
             clickhouse_port=_read(env, "CLICKHOUSE_PORT", "8123", int, "a TCP port (1-65535)",
                                   lambda v: 1 <= v <= 65535),
+            clickhouse_secure=secure,
+            clickhouse_ca_cert=_ca_file(env, "CLICKHOUSE_CA_CERT", secure, "ClickHouse's certificate"),
             clickhouse_user=env.get("CDC_CLICKHOUSE_USER", "").strip() or "loader",
             clickhouse_password=env.get("CLICKHOUSE_LOADER_PASSWORD", ""),
             raw_database=env.get("CDC_RAW_DATABASE", "").strip() or "raw",

@@ -92,11 +92,8 @@ class RawLoader:
 
     def _connect(self) -> Client:
         try:
-            return clickhouse_connect.get_client(
-                host=self.settings.clickhouse_host, port=self.settings.clickhouse_port,
-                username=self.settings.clickhouse_user, password=self.settings.clickhouse_password,
-                database=self.db, connect_timeout=10, send_receive_timeout=120, autogenerate_session_id=False,
-            )
+            return clickhouse_connect.get_client(**self.settings.clickhouse_client(), connect_timeout=10,
+                                                 send_receive_timeout=120, autogenerate_session_id=False)
         except ClickHouseError as exc:
             message = (f"cannot use ClickHouse at {self._address()} as {self.settings.clickhouse_user}, database "
                        f"{self.db}: {_first_line(exc)}; {_connect_hint(str(exc))}")
@@ -244,4 +241,9 @@ def _connect_hint(error: str) -> str:
         return "check CDC_CLICKHOUSE_USER and CLICKHOUSE_LOADER_PASSWORD"
     if "UNKNOWN_DATABASE" in error:
         return "check CDC_RAW_DATABASE (the database clickhouse_init/ created, default raw)"
-    return "check CLICKHOUSE_HOST and CLICKHOUSE_PORT, and that ClickHouse is running"
+    if "CERTIFICATE_VERIFY_FAILED" in error:
+        return ("check CLICKHOUSE_CA_CERT (the CA that signed ClickHouse's certificate) and that the certificate "
+                "names CLICKHOUSE_HOST")
+    if "WRONG_VERSION_NUMBER" in error or "record layer failure" in error:
+        return "check CLICKHOUSE_SECURE and CLICKHOUSE_PORT: HTTPS needs ClickHouse's HTTPS port"
+    return "check CLICKHOUSE_HOST, CLICKHOUSE_PORT and CLICKHOUSE_SECURE, and that ClickHouse is running"

@@ -63,3 +63,9 @@ def test_cli_exit_code_2_names_the_flag(capsys) -> None:
         main(["--help"])
     assert exit_.value.code == 0
     assert "backfill" in capsys.readouterr().out
+
+
+def test_db_sslmode_reaches_libpq_and_pgsslrootcert_is_left_to_it() -> None:
+    kwargs = config.run_settings({}, env={"DB_SSLMODE": "verify-full"}).db.dsn_kwargs()
+    assert kwargs["sslmode"] == "verify-full"
+    assert not {"sslrootcert", "sslcert", "sslkey"} & set(kwargs)  # libpq reads PGSSLROOTCERT itself
