@@ -34,6 +34,8 @@ def client_environment(settings: StackSettings, secrets: Mapping[str, str]) -> d
         "DB_PORT": str(settings.db_port),
         "DB_NAME": "bank",
         "DB_SSLMODE": "prefer",
+        # Debezium's sslmode (debezium/*.json): the local cluster has no TLS; compose says verify-full
+        "DEBEZIUM_DB_SSLMODE": "disable",
         "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{settings.kafka_port}",
         "KAFKA_PORT": str(settings.kafka_port),
         "KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),

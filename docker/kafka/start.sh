@@ -1,13 +1,20 @@
 #!/bin/bash
 # Kafka in compose: one KRaft node, configured as the local stack's (bankcdc_stack/services/kafka.py).
-# Every client authenticates with SASL/SCRAM-SHA-512 and the StandardAuthorizer allows each principal
-# only its ACLs (bankcdc_stack/kafka_access.py, applied by the kafka-setup one-shot); the broker
-# reaches its controller with SASL/PLAIN as `admin`. The storage is formatted on the first start,
+# Every listener is TLS (the stack's CA, bankcdc_stack/tls_certs.py, mounted at /certs), every client
+# authenticates with SASL/SCRAM-SHA-512 and the StandardAuthorizer allows each principal only its
+# ACLs (bankcdc_stack/kafka_access.py, applied by the kafka-setup one-shot); the broker reaches its
+# controller with SASL/PLAIN as `admin`, over TLS too. The storage is formatted on the first start,
 # with the admin's SCRAM credential. The properties hold the admin password: readable by Kafka only.
 set -euo pipefail
-for name in KAFKA_ADMIN_PASSWORD KAFKA_CLUSTER_ID KAFKA_HOST_PORT KAFKA_LOG_DIRS; do
+for name in KAFKA_ADMIN_PASSWORD KAFKA_CLUSTER_ID KAFKA_HOST_PORT KAFKA_LOG_DIRS KAFKA_TLS_DIR; do
     if [ -z "${!name:-}" ] || [ "${!name}" = change-me ]; then
         echo "kafka start.sh: $name is empty or still the .env.example placeholder: set it in .env" >&2
+        exit 1
+    fi
+done
+for file in kafka.pem ca.crt; do
+    if [ ! -r "$KAFKA_TLS_DIR/$file" ]; then
+        echo "kafka start.sh: $KAFKA_TLS_DIR/$file is missing or unreadable: the certs one-shot makes it" >&2
         exit 1
     fi
 done
@@ -19,14 +26,19 @@ cat > "$config" <<PROPERTIES
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@kafka:9093
-listeners=SASL_PLAINTEXT://:9092,HOST://:29092,CONTROLLER://:9093
-advertised.listeners=SASL_PLAINTEXT://kafka:9092,HOST://127.0.0.1:${KAFKA_HOST_PORT}
+listeners=SASL_SSL://:9092,HOST://:29092,CONTROLLER://:9093
+advertised.listeners=SASL_SSL://kafka:9092,HOST://127.0.0.1:${KAFKA_HOST_PORT}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,HOST:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
-inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=SASL_SSL:SASL_SSL,HOST:SASL_SSL,CONTROLLER:SASL_SSL
+inter.broker.listener.name=SASL_SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=${KAFKA_TLS_DIR}/kafka.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=${KAFKA_TLS_DIR}/ca.crt
+ssl.endpoint.identification.algorithm=https
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=${scram} username="admin" password="${KAFKA_ADMIN_PASSWORD}";
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=${scram} username="admin" password="${KAFKA_ADMIN_PASSWORD}";
 sasl.mechanism.controller.protocol=PLAIN
 listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config=${plain} username="admin" password="${KAFKA_ADMIN_PASSWORD}" user_admin="${KAFKA_ADMIN_PASSWORD}";
@@ -48,7 +60,9 @@ message.max.bytes=33554432
 PROPERTIES
 # what the health check logs in with
 cat > /opt/kafka/config/admin-client.properties <<PROPERTIES
-security.protocol=SASL_PLAINTEXT
+security.protocol=SASL_SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=${KAFKA_TLS_DIR}/ca.crt
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=${scram} username="admin" password="${KAFKA_ADMIN_PASSWORD}";
 PROPERTIES

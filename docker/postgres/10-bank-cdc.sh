@@ -1,6 +1,6 @@
 #!/bin/bash
 # PostgreSQL image init (runs once, on an empty volume): databases, schema.sql, role passwords,
-# the token key.
+# the token key, TLS-only TCP logins.
 # Passwords come from the container environment; psql variables keep them out of the SQL text.
 # The same roles and privileges as the local stack (bankcdc_stack/services/postgres.py): the
 # superuser is used here only; every running component logs in as a role without SUPERUSER.
@@ -32,3 +32,7 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname bank -v token_key="
 SET log_min_error_statement = panic;
 SELECT bank_vault.install_token_key(:'token_key');
 SQL
+# TCP logins over TLS only (compose starts the server with ssl=on and the stack's certificate); the
+# image's catch-all `host` line becomes `hostssl`, and whatever else arrives without TLS is refused
+sed -i -E 's/^host(\s+all\s+all\s+all\s+)/hostssl\1/' "$PGDATA/pg_hba.conf"
+echo "hostnossl all all all reject" >> "$PGDATA/pg_hba.conf"

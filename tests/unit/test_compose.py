@@ -9,6 +9,7 @@ environment names are then compared with what `bankcdc_stack` starts locally, re
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -258,7 +259,8 @@ def test_data_in_named_volumes_binds_read_only_from_the_repository() -> None:
             else:
                 assert source in declared, f"{name}: volume {source} is not declared"
     kafka = config["services"]["kafka"]
-    data_targets = [str(m).split(":")[1] for m in kafka["volumes"] if not str(m).startswith("/")]
+    data_targets = [str(m).split(":")[1] for m in kafka["volumes"]
+                    if not str(m).startswith("/") and not str(m).startswith("tls:")]
     assert data_targets == [kafka["environment"]["KAFKA_LOG_DIRS"]], "Kafka's log dirs must be its named volume"
 
 
@@ -420,12 +422,87 @@ def test_postgres_init_refuses_placeholder_passwords(tmp_path: Path) -> None:
     fake_psql.chmod(0o755)
     names = re.findall(r"\b([A-Z_]+_(?:PASSWORD|KEY))\b", script.read_text())
     assert "BANK_TOKEN_KEY" in names
-    base = {"PATH": f"{tmp_path}:/usr/bin:/bin", "POSTGRES_USER": "postgres"}
+    pgdata = tmp_path / "data"
+    pgdata.mkdir()
+    hba = pgdata / "pg_hba.conf"
+    hba.write_text("local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
+                   "host all all all scram-sha-256\n")  # what the image's initdb and entrypoint write
+    base = {"PATH": f"{tmp_path}:/usr/bin:/bin", "POSTGRES_USER": "postgres", "PGDATA": str(pgdata)}
     good = {name: f"pw-{name.lower()}" for name in names}
     ok = subprocess.run(["bash", str(script)], env={**base, **good}, capture_output=True, text=True)
     assert ok.returncode == 0 and "psql-was-called" in ok.stdout, ok.stderr
+    assert hba.read_text().splitlines()[-2:] == ["hostssl all all all scram-sha-256", "hostnossl all all all reject"]
     for name in set(names):
         refused = subprocess.run(["bash", str(script)], env={**base, **good, name: PLACEHOLDER},
                                  capture_output=True, text=True)
         assert refused.returncode != 0 and "psql-was-called" not in refused.stdout, name
         assert name in refused.stderr
+
+
+# ------------------------------------------------------------------ TLS where the network is crossed
+
+SERVERS = {"postgres", "kafka", "clickhouse"}
+
+
+def _mounts(svc: dict) -> dict[str, tuple[str, bool]]:
+    """target -> (source, read-only) of a service's volumes, short or long syntax."""
+    out = {}
+    for mount in svc.get("volumes") or []:
+        if isinstance(mount, dict):
+            out[mount["target"]] = (mount["source"], bool(mount.get("read_only")))
+        else:
+            source, target, *mode = str(mount).split(":")
+            out[target] = (source, "ro" in mode)
+    return out
+
+
+def test_every_server_speaks_tls_with_a_certificate_from_the_stacks_own_ca() -> None:
+    services = rendered()["services"]
+    certs = services["certs"]
+    assert certs["command"][:3] == ["python", "-m", "bankcdc_stack.tls_certs"] and str(certs["restart"]) == "no"
+    assert [name for name, svc in services.items() if any(s == "tlsca" for s, _ in _mounts(svc).values())] \
+        == ["certs"], "the CA's key is mounted by the certs one-shot alone"
+    for name, svc in services.items():
+        tls = [(s, ro) for s, ro in _mounts(svc).values() if s == "tls"]
+        if name != "certs":
+            assert tls and all(ro for _, ro in tls), f"{name} mounts the certificates read-only"
+    for name in SERVERS:
+        assert services[name]["depends_on"]["certs"]["condition"] == "service_completed_successfully", name
+    postgres = " ".join(services["postgres"]["command"]) if isinstance(services["postgres"]["command"], list) \
+        else services["postgres"]["command"]
+    assert "ssl=on" in postgres and "ssl_cert_file=/certs/postgres.crt" in postgres
+    hba = (REPO / "docker/postgres/10-bank-cdc.sh").read_text()
+    assert "hostnossl all all all reject" in hba, "a TCP login without TLS is refused"
+    start = (REPO / "docker/kafka/start.sh").read_text()
+    listeners = re.search(r"^listener\.security\.protocol\.map=(.*)$", start, re.M).group(1)
+    assert {p.split(":")[1] for p in listeners.split(",")} == {"SASL_SSL"} and "PLAINTEXT" not in start
+    tls_xml = (REPO / "docker/clickhouse/tls.xml").read_text()
+    assert '<http_port remove="1"/>' in tls_xml and "<https_port>8443</https_port>" in tls_xml
+    assert [target for _, _, target in published(services["clickhouse"])] == [8443]
+
+
+def test_every_client_verifies_the_server_against_the_ca() -> None:
+    services = rendered()["services"]
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        if "DB_SSLMODE" in env:
+            assert env["DB_SSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == "/certs/ca.crt", name
+        if "KAFKA_BOOTSTRAP_SERVERS" in env:
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SSL_CA_LOCATION"] == "/certs/ca.crt", name
+        if "CLICKHOUSE_HOST" in env:
+            assert (env["CLICKHOUSE_SECURE"], env["CLICKHOUSE_PORT"], env["CLICKHOUSE_CA_CERT"]) \
+                == ("true", "8443", "/certs/ca.crt"), name
+        if name.startswith("airflow-"):
+            assert "sslmode=verify-full" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], name
+            conns = {key: json.loads(value) for key, value in env.items() if key.startswith("AIRFLOW_CONN_")}
+            assert conns["AIRFLOW_CONN_POSTGRES_BANK"]["extra"]["sslmode"] == "verify-full"
+            for key in ("AIRFLOW_CONN_CLICKHOUSE_DWH", "AIRFLOW_CONN_CLICKHOUSE_RAW_LOADER"):
+                assert conns[key]["port"] == 8443 and conns[key]["extra"]["secure"] is True, key
+            assert conns["AIRFLOW_CONN_KAFKA_DEFAULT"]["extra"]["security.protocol"] == "SASL_SSL"
+    connect = services["connect"]["environment"]
+    for prefix in ("CONNECT_", "CONNECT_PRODUCER_", "CONNECT_CONSUMER_", "CONNECT_ADMIN_"):
+        assert connect[f"{prefix}SECURITY_PROTOCOL"] == "SASL_SSL", prefix
+        assert connect[f"{prefix}SSL_TRUSTSTORE_LOCATION"] == "/certs/ca.crt", prefix
+    assert connect["DEBEZIUM_DB_SSLMODE"] == "verify-full"
+    assert all(json.loads((REPO / "debezium" / f).read_text())["config"]["database.sslmode"]
+               == "${env:DEBEZIUM_DB_SSLMODE}" for f in ("bank-dims.json", "bank-transactions.json"))
