@@ -34,8 +34,8 @@ import sys
 import time
 from typing import Any
 
-import _proc_cpu  # bench/_proc_cpu.py: this script's folder is first on sys.path
-import clickhouse_connect
+import _proc_cpu  # bench/_proc_cpu.py and bench/_stack.py: this script's folder is first on sys.path
+from _stack import clickhouse_admin, filler_environment, healthy_stack
 
 from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
@@ -190,16 +190,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=60, help="seconds before each measured window (default 60)")
     args = parser.parse_args()
 
-    stack = Stack()
-    down = [row.name for row in stack.status() if not row.health.ok and row.name != "filler"]
-    if down:
-        print(f"error: start the stack first (./stack up); not healthy: {', '.join(down)}", file=sys.stderr)
+    stack = healthy_stack()
+    if stack is None:
         return 1
-    env, secrets = dict(stack.ctx.env), stack.ctx.secrets
-    api = AirflowApi.for_stack(env, secrets["AIRFLOW_ADMIN_PASSWORD"])
-    ch = clickhouse_connect.get_client(host=env["CLICKHOUSE_HOST"], port=int(env["CLICKHOUSE_PORT"]),
-                                       username="default", password=env["CLICKHOUSE_PASSWORD"])
-    filler_env = {**env, "DB_USER": "bank_filler", "DB_PASSWORD": secrets["FILLER_DB_PASSWORD"]}
+    env = dict(stack.ctx.env)
+    api = AirflowApi.for_stack(env, stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
+    ch = clickhouse_admin(env)
+    filler_env = filler_environment(stack)
     paused = {dag: api.is_paused(dag) for dag in DAGS}
     filler_was_running = stack.services["filler"].is_running()
     result: dict[str, Any] = {}

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-import clickhouse_connect
+from _stack import clickhouse_admin, filler_environment, healthy_stack  # bench/_stack.py: this folder is on sys.path
 
 from bankcdc_stack.stack import Stack
 
@@ -95,15 +95,11 @@ def main() -> int:
     parser.add_argument("--burst-seconds", type=int, default=60, help="capacity phase length, 0 to skip (default 60)")
     args = parser.parse_args()
 
-    stack = Stack()
-    down = [row.name for row in stack.status() if not row.health.ok and row.name != "filler"]
-    if down:
-        print(f"error: start the stack first (./stack up); not healthy: {', '.join(down)}", file=sys.stderr)
+    stack = healthy_stack()
+    if stack is None:
         return 1
-    env = stack.ctx.env
-    filler_env = {**env, "DB_USER": "bank_filler", "DB_PASSWORD": stack.ctx.secrets["FILLER_DB_PASSWORD"]}
-    ch = clickhouse_connect.get_client(host=env["CLICKHOUSE_HOST"], port=int(env["CLICKHOUSE_PORT"]),
-                                       username="default", password=env["CLICKHOUSE_PASSWORD"])
+    filler_env = filler_environment(stack)
+    ch = clickhouse_admin(stack.ctx.env)
     filler_was_running = stack.services["filler"].is_running()
     stack.services["filler"].stop()
     result: dict = {"rate_target_tx_s": args.rate, "seconds": args.seconds}

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import clickhouse_connect
+from _stack import clickhouse_admin  # bench/_stack.py: this script's folder is first on sys.path
 
 from bankcdc_ops.dbt_cli import run_dbt
 from bankcdc_stack.stack import Stack
@@ -152,9 +152,7 @@ def main() -> int:
         print("error: ClickHouse is not running (./stack up)", file=sys.stderr)
         return 1
     env = dict(stack.ctx.env)
-    ch = clickhouse_connect.get_client(host=env["CLICKHOUSE_HOST"], port=int(env["CLICKHOUSE_PORT"]),
-                                       username="default", password=env["CLICKHOUSE_PASSWORD"],
-                                       send_receive_timeout=1800)
+    ch = clickhouse_admin(env, send_receive_timeout=1800)
     dbt_env = {**env, "CLICKHOUSE_TRANSFORMER_USER": "default",
                "CLICKHOUSE_TRANSFORMER_PASSWORD": env["CLICKHOUSE_PASSWORD"]}
     result: dict = {"new_transactions_per_run": NEW_TXNS, "runs": []}
