@@ -85,14 +85,20 @@ def _waiting(metrics_port: int) -> dict[str, float]:
             if line.startswith("cdc_waiting_for{")}
 
 
+def _start_consumer(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """`cdc_consumer run` with its output in `log_path`: a file, not a pipe, since nothing reads a
+    pipe while a test waits, and a full one would stall the consumer."""
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "cdc_consumer", "run"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=REPO)
+
+
 def test_consumer_waits_for_clickhouse_then_consumes(stack: Stack, stack_env: dict[str, str],
                                                       late_clickhouse: Forwarder, tmp_path: Path) -> None:
     env = consumer_env(stack_env, stack, CLICKHOUSE_PORT=str(late_clickhouse.port))
     metrics = int(env["CONSUMER_METRICS_PORT"])
     log_path = tmp_path / "consumer.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "cdc_consumer", "run"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=REPO)
+    proc = _start_consumer(env, log_path)
     try:
         wait_for(lambda: _waiting(metrics).get("clickhouse") == 1, timeout=60, what="/metrics to show the wait")
         time.sleep(3)
@@ -113,11 +119,8 @@ def test_consumer_waits_for_kafka_and_stops_cleanly_while_waiting(stack: Stack, 
                                                                    tmp_path: Path) -> None:
     env = consumer_env(stack_env, stack, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_ports(1)[0]}")
     metrics = int(env["CONSUMER_METRICS_PORT"])
-    # a file, not a pipe: nothing reads a pipe while the test waits, and a full one would stall the consumer
     log_path = tmp_path / "consumer.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "cdc_consumer", "run"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=REPO)
+    proc = _start_consumer(env, log_path)
     try:
         try:
             wait_for(lambda: _waiting(metrics).get("kafka") == 1, timeout=120,
