@@ -3,10 +3,7 @@
     to match a customer's call or a statement) and its keyed token; everything else as in ODS.
     card_id is the key.
 -#}
-{#- A view (always current; two runs at once never collide on a table swap) with SQL SECURITY
-    DEFINER: it reads ods with its creator's (transformer's) rights, so the analyst needs SELECT
-    on the view only, never on the PII tables under it. -#}
-{{ config(materialized='view', sql_security='definer', definer='CURRENT_USER') }}
+{#- A view with SQL SECURITY DEFINER: dbt_project.yml, models marts/masked. -#}
 
 select
     card_id,

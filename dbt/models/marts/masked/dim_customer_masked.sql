@@ -5,10 +5,7 @@
     text left out. customer_id is the stable pseudonymous key: a surrogate that says nothing
     about the person and joins to accounts, cards and transactions.
 -#}
-{#- A view (always current; two runs at once never collide on a table swap) with SQL SECURITY
-    DEFINER: it reads ods with its creator's (transformer's) rights, so the analyst needs SELECT
-    on the view only, never on the PII tables under it. -#}
-{{ config(materialized='view', sql_security='definer', definer='CURRENT_USER') }}
+{#- A view with SQL SECURITY DEFINER: dbt_project.yml, models marts/masked. -#}
 
 select
     customer_id,
