@@ -81,25 +81,18 @@ def _wait_all(futures: dict, what: str) -> None:
 def admin_config(env: Mapping[str, str]) -> dict[str, str]:
     """librdkafka settings of the super user `admin` from compose's environment: KAFKA_BOOTSTRAP_SERVERS,
     KAFKA_ADMIN_PASSWORD, KAFKA_SECURITY_PROTOCOL (default SASL_PLAINTEXT) and, when set,
-    KAFKA_SSL_CA_LOCATION as ssl.ca.location."""
+    KAFKA_SSL_CA_LOCATION as ssl.ca.location. ConfigError when TLS is on and that is not a file
+    (the consumer's own check, cdc_consumer.config.ca_file)."""
     from bankcdc_stack.environment import KAFKA_SECURITY
+    from cdc_consumer.config import ca_file
 
-    config = {"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"],
-              "security.protocol": env.get("KAFKA_SECURITY_PROTOCOL") or KAFKA_SECURITY["security.protocol"],
+    protocol = env.get("KAFKA_SECURITY_PROTOCOL") or KAFKA_SECURITY["security.protocol"]
+    config = {"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"], "security.protocol": protocol,
               "sasl.mechanisms": SCRAM, "sasl.username": "admin", "sasl.password": env["KAFKA_ADMIN_PASSWORD"]}
-    ca = env.get("KAFKA_SSL_CA_LOCATION", "").strip()
+    ca = ca_file(env, "KAFKA_SSL_CA_LOCATION", protocol.endswith("_SSL"), "the broker's certificate")
     if ca:
         config["ssl.ca.location"] = ca
     return config
-
-
-def _missing_ca(config: Mapping[str, str]) -> str | None:
-    """What to fix when TLS is on and ssl.ca.location names no file; None when nothing is missing."""
-    ca = config.get("ssl.ca.location")
-    if config["security.protocol"].endswith("_SSL") and ca and not os.path.isfile(ca):
-        return (f"KAFKA_SSL_CA_LOCATION={ca!r} is not a file: mount the PEM certificate of the CA that signed the "
-                "broker's certificate there, or set KAFKA_SSL_CA_LOCATION to its path")
-    return None
 
 
 def main(env: Mapping[str, str] | None = None) -> int:
@@ -107,16 +100,17 @@ def main(env: Mapping[str, str] | None = None) -> int:
     password (KAFKA_CONNECT_PASSWORD, KAFKA_CONSUMER_PASSWORD, KAFKA_MONITOR_PASSWORD); over TLS
     also KAFKA_SECURITY_PROTOCOL=SASL_SSL and KAFKA_SSL_CA_LOCATION. Exit 2 for a missing setting or CA file."""
     from bankcdc_stack.environment import KAFKA_USERS
+    from cdc_consumer.errors import ConfigError
 
     env = os.environ if env is None else env
     missing = [secret for secret in KAFKA_USERS.values() if not env.get(secret)]
     if missing or not env.get("KAFKA_BOOTSTRAP_SERVERS"):
         print(f"kafka_access: set {', '.join(missing or ['KAFKA_BOOTSTRAP_SERVERS'])}", file=sys.stderr)
         return 2
-    admin = admin_config(env)
-    problem = _missing_ca(admin)
-    if problem:
-        print(f"kafka_access: {problem}", file=sys.stderr)
+    try:
+        admin = admin_config(env)
+    except ConfigError as exc:
+        print(f"kafka_access: {exc}", file=sys.stderr)
         return 2
     passwords = {user: env[secret] for user, secret in KAFKA_USERS.items() if user != "admin"}
     try:

@@ -35,7 +35,7 @@ def _flag(raw: str) -> bool:
         raise ValueError(raw) from None
 
 
-def _ca_file(env: Mapping[str, str], name: str, tls: bool, signed: str) -> str:
+def ca_file(env: Mapping[str, str], name: str, tls: bool, signed: str) -> str:
     """The PEM CA file `name` names ("" when unset: the system's trust store). ConfigError when
     `tls` is on and the path is not a file."""
     path = env.get(name, "").strip()
@@ -123,7 +123,7 @@ class ConsumerSettings:
             bootstrap_servers=bootstrap,
             kafka_security_protocol=protocol,
             kafka_sasl_mechanism=env.get("KAFKA_SASL_MECHANISM", "").strip() or "SCRAM-SHA-512",
-            kafka_ssl_ca_location=_ca_file(env, "KAFKA_SSL_CA_LOCATION", protocol.endswith("_SSL"),
+            kafka_ssl_ca_location=ca_file(env, "KAFKA_SSL_CA_LOCATION", protocol.endswith("_SSL"),
                                            "the Kafka brokers' certificates"),
             kafka_user=env.get("CDC_KAFKA_USER", "").strip() or "cdc-consumer",
             kafka_password=env.get("KAFKA_CONSUMER_PASSWORD", ""),
@@ -138,7 +138,7 @@ class ConsumerSettings:
             clickhouse_port=_read(env, "CLICKHOUSE_PORT", "8123", int, "a TCP port (1-65535)",
                                   lambda v: 1 <= v <= 65535),
             clickhouse_secure=secure,
-            clickhouse_ca_cert=_ca_file(env, "CLICKHOUSE_CA_CERT", secure, "ClickHouse's certificate"),
+            clickhouse_ca_cert=ca_file(env, "CLICKHOUSE_CA_CERT", secure, "ClickHouse's certificate"),
             clickhouse_user=env.get("CDC_CLICKHOUSE_USER", "").strip() or "loader",
             clickhouse_password=env.get("CLICKHOUSE_LOADER_PASSWORD", ""),
             raw_database=env.get("CDC_RAW_DATABASE", "").strip() or "raw",
