@@ -24,8 +24,9 @@ def _client(env: dict[str, str], user: str, password_var: str) -> Client:
 
 @pytest.fixture(scope="module")
 def analyst(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    """The analyst's client, after dbt built the masked dimensions (and the ODS under them)."""
-    selection = " ".join(f"+{model}" for model in MASKED)
+    """The analyst's client, after dbt built the masked dimensions (and the ODS under them) and
+    ods_transactions, which the analyst may read."""
+    selection = " ".join(f"+{model}" for model in (*MASKED, "ods_transactions"))
     result = run_dbt(["run", "--select", selection], stack_env, Path(tmp_path_factory.mktemp("dbt_pii")))
     assert result.ok, result.tail()
     client = _client(stack_env, "analyst", "CLICKHOUSE_ANALYST_PASSWORD")
