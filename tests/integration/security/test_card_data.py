@@ -222,4 +222,7 @@ def test_rotating_the_key_changes_the_tokens_and_nothing_else(stack: Stack, stac
         assert linked[0] > 0 and linked[1] == 0, f"fraud cases without their card's token: {linked}"
     finally:
         postgres.rotate_token_key(original)
+        # leave the stack as it was: the original tokens back in raw and ODS for the tests after this one
+        assert_raw_equals_pg(pg_admin_dsn, ch, tables=("customer", "card"))
+        _run_dbt(stack_env, tmp_path / "restored")
     assert pg_sql(pg_admin_dsn, snapshot)[:50] == cards_before[:50]
