@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from chdb_http import engine as eng
-from chdb_http import grants, sqltext
+from chdb_http import access_sql, formats, grants, sqltext
 from chdb_http.engine import Engine, Stats
 from chdb_http.errors import ClickHouseError, readonly_error
 from chdb_http.request import QueryRequest
@@ -64,8 +64,10 @@ class Result:
 class Execution:
     """One request's use of the engine; use as a context manager around reading the result."""
 
-    def __init__(self, engine: Engine, sessions: SessionRegistry, user: User, req: QueryRequest) -> None:
+    def __init__(self, engine: Engine, sessions: SessionRegistry, user: User, req: QueryRequest,
+                 known_users: Container[str] = frozenset()) -> None:
         self.engine, self.sessions, self.user, self.req = engine, sessions, user, req
+        self.known_users = known_users
         self.conn: Any = None
         self.session: Session | None = None
         self._changed_state = False
@@ -195,9 +197,13 @@ class Execution:
             self._changed_state = klass not in ("READ_ONLY", "MUTATING")
         self._check_get_readonly(query, klass or "MUTATING")
         self._authorize(query)
+        if access_sql.check(query, self.known_users):
+            return Result(None, iter(()), stats)
         fmt = sqltext.output_format(query, self.engine.output_formats) or self.req.default_format
-        runner = eng.stream_query if klass == "READ_ONLY" else eng.query_once
-        chunks = runner(self.conn, query, fmt, self.req.query_params, stats)
+        if klass == "READ_ONLY" and formats.streamable(fmt):
+            chunks = formats.join_blocks(eng.stream_query(self.conn, query, fmt, self.req.query_params, stats), fmt)
+        else:
+            chunks = eng.query_once(self.conn, query, fmt, self.req.query_params, stats)
         try:
             first = next(chunks, b"")
         except ClickHouseError as exc:

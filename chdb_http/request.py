@@ -37,10 +37,16 @@ class QueryRequest:
     params: dict[str, str]
     settings: dict[str, str] = field(default_factory=dict)
     query_params: dict[str, str] = field(default_factory=dict)
+    header_database: str = ""
+    header_format: str = ""
 
     @classmethod
-    def parse(cls, method: str, params: Mapping[str, str]) -> QueryRequest:
-        req = cls(method, dict(params))
+    def parse(cls, method: str, params: Mapping[str, str], headers: Mapping[str, str] | None = None) -> QueryRequest:
+        """The request's parts; the X-ClickHouse-Database and X-ClickHouse-Format headers win over
+        the ``database`` and ``default_format`` parameters, as in clickhouse-server's HTTPHandler."""
+        headers = headers or {}
+        req = cls(method, dict(params), header_database=headers.get("X-ClickHouse-Database", ""),
+                  header_format=headers.get("X-ClickHouse-Format", ""))
         for name, value in params.items():
             if name.startswith("param_"):
                 req.query_params[name[len("param_"):]] = value
@@ -57,11 +63,12 @@ class QueryRequest:
 
     @property
     def database(self) -> str | None:
-        return self.params.get("database") or None
+        return self.header_database or self.params.get("database") or None
 
     @property
     def default_format(self) -> str:
-        return self.params.get("default_format") or self.settings.get("default_format") or "TabSeparated"
+        return (self.header_format or self.params.get("default_format") or self.settings.get("default_format")
+                or "TabSeparated")
 
     @property
     def query_id(self) -> str:

@@ -146,13 +146,14 @@ class Handler(BaseHTTPRequestHandler):
             ctype = self.headers.get("Content-Type", "")
             if ctype.startswith("multipart/form-data"):
                 params.update(multipart_fields(ctype, b"".join(body)))
-            req = QueryRequest.parse(self.command, params)
+            req = QueryRequest.parse(self.command, params, self.headers)
             req.params.setdefault("query_id", query_id or req.query_id)
             query_id = req.params["query_id"]
             user = self._authenticate(params)
             user_name = user.name
             decoded = decoded_body(body, self.headers.get("Content-Encoding", ""), req.flag("decompress"))
-            with Execution(self.server.engine, self.server.sessions, user, req) as execution:
+            with Execution(self.server.engine, self.server.sessions, user, req,
+                           self.server.users.users) as execution:
                 result = execution.run(decoded)
                 self._send_result(req, result, query_id, started)
             if not body.drain():
