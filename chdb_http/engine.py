@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,12 +189,17 @@ def stream_insert(conn: Connection, head: str, fmt: str, chunks: Iterator[bytes]
 
 
 class Engine:
-    """Owns the chDB data directory for the life of the process."""
+    """Owns the chDB data directory for the life of the process, and the idle connections that
+    requests without a session reuse (opening one and applying its settings costs as much as a
+    point query's own work)."""
+
+    MAX_IDLE = 16
 
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = str(data_dir)
         self._lock = threading.Lock()
+        self._idle: OrderedDict[tuple[Hashable, int], Connection] = OrderedDict()
         self._root: Connection | None = _chdb.connect(self.path)
         info = run(self._root, "SELECT version(), timezone()", "JSONCompactEachRow").bytes()
         self.version, self.timezone = json.loads(info)
@@ -207,9 +213,32 @@ class Engine:
                 raise ClickHouseError(1002, "UNKNOWN_EXCEPTION", "Server is shutting down")
             return _chdb.connect(self.path)
 
+    def take_idle(self, key: Hashable) -> Connection | None:
+        """An idle connection left by ``keep_idle`` under the same ``key``, or None."""
+        with self._lock:
+            for slot in self._idle:
+                if slot[0] == key:
+                    return self._idle.pop(slot)
+        return None
+
+    def keep_idle(self, key: Hashable, conn: Connection) -> None:
+        """Keep ``conn``, whose settings and database ``key`` describes, for the next request
+        with the same key; the least recently kept one is closed beyond MAX_IDLE."""
+        with self._lock:
+            if self._root is None:
+                evicted = [conn]
+            else:
+                self._idle[(key, id(conn))] = conn
+                evicted = [self._idle.popitem(last=False)[1] for _ in range(len(self._idle) - self.MAX_IDLE)]
+        for old in evicted:
+            old.close()
+
     def close(self) -> None:
-        """Close the engine; call after every other connection is closed."""
+        """Close the engine; call after every connection in use is closed."""
         with self._lock:
             root, self._root = self._root, None
+            idle, self._idle = list(self._idle.values()), OrderedDict()
+        for conn in idle:
+            conn.close()
         if root is not None:
             root.close()

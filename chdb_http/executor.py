@@ -9,7 +9,9 @@ URL settings and ``database`` apply to one request only and are restored after i
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +54,31 @@ def profile_statements(user: User) -> list[str]:
     return stmts
 
 
+class _AllowedStatements:
+    """The last ``size`` (grants, database, statement) keys the grant check allowed."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._keys: OrderedDict[tuple, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> bool:
+        with self._lock:
+            if key in self._keys:
+                self._keys.move_to_end(key)
+                return True
+            return False
+
+    def put(self, key: tuple) -> None:
+        with self._lock:
+            self._keys[key] = None
+            if len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+
+
+_AUTHORIZED = _AllowedStatements()
+
+
 @dataclass
 class Result:
     """What to answer: the output format (None for statements without a result) and the body."""
@@ -71,6 +98,7 @@ class Execution:
         self.conn: Any = None
         self.session: Session | None = None
         self._changed_state = False
+        self._pool_key: tuple | None = None  # what an idle connection must have been set up with
         self.started = time.monotonic()
 
     def __enter__(self) -> Execution:
@@ -83,15 +111,20 @@ class Execution:
                 self.conn = self.session.conn
                 stmts = self._session_overlay(self.session)
             else:
-                self.conn = self.engine.connect()
                 stmts = profile_statements(self.user) + eng.set_statements(req.settings)
                 if req.method == "GET" and int(req.settings.get("readonly", self.user.readonly) or 0) == 0:
                     stmts.append("SET readonly = 2")
-            if req.database and self.session is None:
-                stmts.append(f"USE {eng.quote_ident(req.database)}")
+                if req.database:
+                    stmts.append(f"USE {eng.quote_ident(req.database)}")
+                self._pool_key = (self.user.name, tuple(stmts))
+                self.conn = self.engine.take_idle(self._pool_key)
+                if self.conn is not None:
+                    stmts = []
+                else:
+                    self.conn = self.engine.connect()
             eng.run_batch(self.conn, stmts)
-        except BaseException:
-            self.__exit__(None, None, None)
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, None)  # a failed overlay (e.g. USE of no database) is undone
             raise
         return self
 
@@ -108,10 +141,11 @@ class Execution:
         stmts = eng.set_statements(req.settings)
         if req.database:
             stmts.append(f"USE {eng.quote_ident(req.database)}")
+            session.database = req.database
         return stmts
 
     def _drop_overlay(self, session: Session) -> None:
-        restore, session.restore, session.overlay = session.restore, [], None
+        restore, session.restore, session.overlay, session.database = session.restore, [], None, None
         try:
             eng.run_batch(session.conn, restore)
         except ClickHouseError:
@@ -124,7 +158,10 @@ class Execution:
             self.sessions.release(self.session, close=self.req.flag("close_session"))
             self.session = None
         elif self.conn is not None:
-            self.conn.close()
+            if self._changed_state or exc and exc[0] is not None or self._pool_key is None:
+                self.conn.close()  # its state may differ from what the key says
+            else:
+                self.engine.keep_idle(self._pool_key, self.conn)
         self.conn = None
 
     # -- statements ---------------------------------------------------------
@@ -167,8 +204,16 @@ class Execution:
                 raise readonly_error(self.user.name, get_method=True)
 
     def _authorize(self, statement: str) -> None:
-        """Check the user's GRANTs (users.xml) before the engine, which runs as its one user, sees it."""
+        """Check the user's GRANTs (users.xml) before the engine, which runs as its one user, sees it.
+
+        The decision depends only on the grants, the current database and the statement's text, so
+        an allowed statement is remembered: a repeated point query costs no EXPLAIN AST.
+        """
         if self.user.grants is None:
+            return
+        database = self._current_database()
+        key = (self.user.grants, database, statement)
+        if _AUTHORIZED.get(key):
             return
         try:
             ast = eng.run(self.conn, "EXPLAIN AST " + statement, "TSVRaw", self.req.query_params).bytes().decode()
@@ -176,8 +221,15 @@ class Execution:
             if exc.name == "SYNTAX_ERROR":
                 return  # the engine answers the statement itself with the same error and runs nothing
             raise
-        grants.check(self.user.name, self.user.grants, ast, statement,
-                     lambda: eng.run(self.conn, "SELECT currentDatabase()", "TSVRaw").bytes().decode().strip())
+        grants.check(self.user.name, self.user.grants, ast, statement, lambda: database)
+        _AUTHORIZED.put(key)
+
+    def _current_database(self) -> str:
+        if self.session is None:
+            return self.req.database or "default"
+        if self.session.database is None:
+            self.session.database = eng.run(self.conn, "SELECT currentDatabase()", "TSVRaw").bytes().decode().strip()
+        return self.session.database
 
     def _insert(self, split: sqltext.InsertSplit, data: Iterator[bytes], stats: Stats) -> None:
         self._check_get_readonly(split.head, "MUTATING")
@@ -195,6 +247,8 @@ class Execution:
                 raise ClickHouseError(62, "SYNTAX_ERROR", "Syntax error (Multi-statements are not allowed): failed at position 1")
             klass = info["query_class"].name
             self._changed_state = klass not in ("READ_ONLY", "MUTATING")
+            if self._changed_state and self.session is not None:
+                self.session.database = None  # e.g. USE: found out again when next needed
         self._check_get_readonly(query, klass or "MUTATING")
         self._authorize(query)
         if access_sql.check(query, self.known_users):

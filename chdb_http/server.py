@@ -20,6 +20,7 @@ from chdb_http import encodings
 from chdb_http.engine import Engine
 from chdb_http.errors import ClickHouseError, authentication_error
 from chdb_http.executor import Execution, content_type, profile_statements
+from chdb_http.headers import BadRequest, parse_request_line, read_headers
 from chdb_http.native_compression import compress_stream
 from chdb_http.request import (
     QueryRequest,
@@ -118,8 +119,31 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.draining.is_set():
             self.close_connection = True
 
+    def parse_request(self) -> bool:
+        """BaseHTTPRequestHandler.parse_request for HTTP/1.x, with headers.read_headers."""
+        self.command = None
+        self.request_version = "HTTP/0.9"
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        try:
+            self.command, self.path, version = parse_request_line(self.raw_requestline)
+            self.request_version = f"HTTP/{version[0]}.{version[1]}"
+            self.headers = read_headers(self.rfile)  # type: ignore[assignment]
+        except BadRequest as exc:
+            self.send_error(exc.status, str(exc))
+            return False
+        connection = (self.headers.get("Connection") or "").lower()
+        self.close_connection = version < (1, 1) and connection != "keep-alive" or connection == "close"
+        if (self.headers.get("Expect") or "").lower() == "100-continue" and version >= (1, 1):
+            return self.handle_expect_100()
+        return True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # _handle logs every request once, with its user, query id and figures
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", self.address_string(), format % args)
 
     def version_string(self) -> str:
         return "chdb-http"
@@ -243,11 +267,16 @@ class Handler(BaseHTTPRequestHandler):
             if encoder:
                 data += encoder.flush()
             result.stats.elapsed_ns = int((time.monotonic() - started) * 1e9)
-            self._start_response(result, query_id, method, len(data))
-            self.wfile.write(data)
+            self._start_response(result, query_id, method, len(data), body=bytes(data))
             return
         tag = secrets.token_hex(8)
         first = next(chunks, b"")  # may raise before anything is sent
+        second = next(chunks, None)
+        if second is None and not encoder:  # the whole result: headers and body in one write
+            result.stats.elapsed_ns = int((time.monotonic() - started) * 1e9)
+            self._start_response(result, query_id, method, len(first), body=first)
+            return
+        chunks = _prepend(second, chunks) if second is not None else chunks
         result.stats.elapsed_ns = int((time.monotonic() - started) * 1e9)
         self._start_response(result, query_id, method, None, tag)
         try:
@@ -265,8 +294,10 @@ class Handler(BaseHTTPRequestHandler):
         self._end_chunks()
 
     def _start_response(
-        self, result: object, query_id: str, method: str | None, length: int | None, tag: str | None = None
+        self, result: object, query_id: str, method: str | None, length: int | None, tag: str | None = None,
+        body: bytes = b"",
     ) -> None:
+        """Send the status and headers (and ``body``, if given, in the same write)."""
         fmt = result.fmt  # an ExecResult (executor.py); typed object to keep the server import-light
         stats = result.stats
         self.send_response(200)
@@ -283,7 +314,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
         else:
             self.send_header("Content-Length", str(length))
-        self.end_headers()
+        self._headers_buffer.append(b"\r\n")  # end_headers(), with the body in the same buffer
+        if body and self.command != "HEAD":
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def _write_chunk(self, data: bytes) -> None:
         if not data:

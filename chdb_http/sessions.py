@@ -55,6 +55,8 @@ class Session:
     # for the same ones (reading system.settings to restore them costs more than most queries).
     overlay: tuple[object, ...] | None = None
     restore: list[str] = field(default_factory=list)
+    # the connection's current database while known; None after anything that may have changed it
+    database: str | None = "default"
 
 
 class SessionRegistry:
