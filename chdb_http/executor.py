@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chdb_http import engine as eng
-from chdb_http import access_sql, formats, grants, sqltext
+from chdb_http import access_sql, dictionaries, formats, grants, sqltext
 from chdb_http.engine import Engine, Stats
 from chdb_http.errors import ClickHouseError, readonly_error
 from chdb_http.request import QueryRequest
@@ -251,6 +251,7 @@ class Execution:
                 self.session.database = None  # e.g. USE: found out again when next needed
         self._check_get_readonly(query, klass or "MUTATING")
         self._authorize(query)
+        query = dictionaries.local_source(query, self.conn)
         if access_sql.check(query, self.known_users):
             return Result(None, iter(()), stats)
         fmt = sqltext.output_format(query, self.engine.output_formats) or self.req.default_format

@@ -8,12 +8,16 @@ the statement does and which tables it touches (``EXPLAIN AST``), and the
 user's grants must cover each of them. A user without ``<grants>`` has every
 privilege, as in clickhouse-server.
 
-Covered: SELECT, INSERT, ALTER [sub-privilege], CREATE/DROP TABLE|VIEW|DATABASE,
-TRUNCATE, OPTIMIZE and ALL, on ``*.*``, ``db.*`` or ``db.table``. Reads of
-``system`` and ``information_schema`` are free, as by default on the server.
+Covered: SELECT, INSERT, ALTER [sub-privilege], CREATE/DROP TABLE|VIEW|DICTIONARY|DATABASE,
+TRUNCATE, OPTIMIZE, dictGet (dictGet*, dictHas, dictIsIn, ... and the ``dictionary()``
+table function need it on the dictionary) and ALL, on ``*.*``, ``db.*`` or ``db.table``.
+Reads of ``system`` and ``information_schema`` are free, as by default on the server.
 Differences from clickhouse-server: no column-level grants or row policies;
 a view is checked on the view itself (like ``SQL SECURITY DEFINER``); table
-functions other than generators need their source privilege (FILE, URL, ...).
+functions other than generators need their source privilege (FILE, URL, ...);
+``SELECT FROM db.dict`` needs SELECT only (the server also wants dictGet), and a
+dictGet whose dictionary name is not a string literal needs dictGet ON *.*.
+What a dictionary's CLICKHOUSE source reads is checked by dictionaries.py.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ _SOURCES = {"file": "FILE", "url": "URL", "remote": "REMOTE", "remoteSecure": "R
             "clusterAllReplicas": "REMOTE", "s3": "S3", "s3Cluster": "S3", "hdfs": "HDFS", "mysql": "MYSQL",
             "postgresql": "POSTGRES", "sqlite": "SQLITE", "odbc": "ODBC", "jdbc": "JDBC", "mongodb": "MONGO",
             "azureBlobStorage": "AZURE"}
+# privilege aliases (AccessType.h), as parse_grant upper-cases them
+_ALIASES = {"ALL PRIVILEGES": "ALL", "DICTHAS": "DICTGET", "DICTGETHIERARCHY": "DICTGET", "DICTISIN": "DICTGET"}
+# functions that read a dictionary named by their first argument: dictGet* (OrDefault, OrNull, String, ...),
+# dictHas, dictIsIn, dictGetHierarchy, dictGetChildren, dictGetDescendants; they need dictGet on it
+_DICT_FUNCTION = re.compile(r"dict(?:Get\w*|Has|IsIn)")
+_STRING_LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'")
 _GRANT = re.compile(r"^\s*GRANT\s+(?P<privs>.+?)\s+ON\s+(?P<obj>[^\s]+)(?:\s+WITH\s+GRANT\s+OPTION)?\s*;?\s*$",
                     re.IGNORECASE | re.DOTALL)
 _NODE = re.compile(r"^(?P<indent> *)(?P<kind>\S+)(?P<args>.*?)(?: +\(children \d+\))?$")
@@ -41,6 +51,7 @@ _ALTER_COMMANDS = {"ADD_COLUMN": "ALTER ADD COLUMN", "DROP_COLUMN": "ALTER DROP 
 _FREE_STATEMENTS = frozenset({"Set", "UseQuery", "ShowTables", "ShowColumns", "ExistsTableQuery",
                               "ExistsDatabaseQuery", "ExistsViewQuery", "ExistsDictionaryQuery",
                               "ShowCreateTableQuery", "ShowCreateViewQuery", "ShowCreateDatabaseQuery",
+                              "ShowCreateDictionaryQuery",
                               "ShowProcesslistQuery", "ShowGrantsQuery", "ShowFunctions", "ShowEngineTables"})
 _READ_STATEMENTS = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery", "SelectQuery", "Explain",
                               "DescribeQuery", "CheckQuery"})
@@ -62,6 +73,7 @@ class Grant:
     def covers(self, privilege: str, database: str, table: str) -> bool:
         if self.database not in ("*", database) or self.table not in ("*", table):
             return False
+        privilege = privilege.upper()
         return any(p == "ALL" or privilege == p or privilege.startswith(p + " ")
                    or p == "SOURCES" and privilege in _SOURCES.values() for p in self.privileges)
 
@@ -88,9 +100,7 @@ def parse_grant(query: str) -> Grant:
     db, _, table = obj.partition(".")
     if not table:
         raise GrantsConfigError(f"<grants><query>{query}</query>: name the object as db.table, db.* or *.*")
-    privs = frozenset(" ".join(p.split()).upper() for p in match["privs"].split(","))
-    if "ALL PRIVILEGES" in privs:
-        privs = privs - {"ALL PRIVILEGES"} | {"ALL"}
+    privs = frozenset(_ALIASES.get(p, p) for p in (" ".join(p.split()).upper() for p in match["privs"].split(",")))
     return Grant(privs, _unquote(db), _unquote(table))
 
 
@@ -131,8 +141,12 @@ def required_access(ast: str, query: str, current_db: str) -> list[Access] | Non
             needed.append(Access("SELECT", db, table))
         elif node == "Function" and i > 0 and nodes[i - 1][1] == "TableExpression" and nodes[i - 1][0] == depth - 1:
             function = rest.split()[0] if rest else ""
-            if function not in GENERATOR_FUNCTIONS:
+            if function == "dictionary":
+                needed += [Access("CREATE TEMPORARY TABLE", "*", "*"), _dict_get(nodes, i, current_db)]
+            elif function not in GENERATOR_FUNCTIONS:
                 needed += [Access("CREATE TEMPORARY TABLE", "*", "*"), Access(_SOURCES.get(function, "SOURCES"), "*", "*")]
+        elif node == "Function" and rest and _DICT_FUNCTION.fullmatch(rest.split()[0]):
+            needed.append(_dict_get(nodes, i, current_db))
     top_identifiers = [_unquote(rest) for depth, node, rest in nodes[1:] if depth == 1 and node == "Identifier"]
     target: tuple[str, str] = ((current_db, top_identifiers[0]) if len(top_identifiers) == 1
                                else (top_identifiers[0], top_identifiers[1]) if top_identifiers else (current_db, "*"))
@@ -149,7 +163,10 @@ def required_access(ast: str, query: str, current_db: str) -> list[Access] | Non
         if "DATABASE" in words[:2]:
             needed.append(Access("DROP DATABASE", top_identifiers[0] if top_identifiers else current_db, "*"))
         else:
-            needed.append(Access("DROP VIEW" if "VIEW" in words[:2] else "DROP TABLE", *target))
+            obj = next((w for w in ("VIEW", "DICTIONARY") if w in words[:2]), "TABLE")
+            needed.append(Access(f"DROP {obj}", *target))
+    elif kind in ("DetachQuery", "AttachQuery") and "DICTIONARY" in words[:2]:
+        needed.append(Access("DROP DICTIONARY" if kind == "DetachQuery" else "CREATE DICTIONARY", *target))
     elif kind in _TABLE_STATEMENTS:
         needed.append(Access(_TABLE_STATEMENTS[kind], *target))
     elif kind == "AlterQuery":
@@ -172,6 +189,8 @@ def _create_access(words: list[str], target: tuple[str, str] | None, identifiers
         return [Access("CREATE TEMPORARY TABLE", "*", "*")]
     if obj == "DATABASE":
         return [Access("CREATE DATABASE", identifiers[0] if identifiers else current_db, "*")]
+    if obj == "DICTIONARY":  # OR REPLACE included: clickhouse-server asks CREATE DICTIONARY only
+        return [Access("CREATE DICTIONARY", *(target or (current_db, identifiers[0] if identifiers else "*")))]
     if obj not in ("TABLE", "VIEW", "MATERIALIZED", "LIVE", "WINDOW"):
         raise _unsupported(f"CREATE {obj}")
     db, table = target or (current_db, identifiers[0] if identifiers else "*")
@@ -180,6 +199,17 @@ def _create_access(words: list[str], target: tuple[str, str] | None, identifiers
     if "REPLACE" in words[:3]:
         needed.append(Access("DROP TABLE" if kind == "CREATE TABLE" else "DROP VIEW", db, table))
     return needed
+
+
+def _dict_get(nodes: list[tuple[int, str, str]], i: int, current_db: str) -> Access:
+    """dictGet on the dictionary a function's first argument names (any dictionary unless a string literal)."""
+    depth = nodes[i][0]
+    first = nodes[i + 2] if i + 2 < len(nodes) and nodes[i + 1][1] == "ExpressionList" else None
+    match = _STRING_LITERAL.match(first[2]) if first and first[0] == depth + 2 and first[1] == "Literal" else None
+    if not match:
+        return Access("dictGet", "*", "*")
+    db, name = _qualified(re.sub(r"\\(.)", r"\1", match.group(1)), current_db)
+    return Access("dictGet", db, name)
 
 
 def _rename_objects(identifiers: list[str], current_db: str) -> Iterable[tuple[str, str]]:

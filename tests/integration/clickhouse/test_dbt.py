@@ -1,4 +1,4 @@
-"""dbt-clickhouse (http driver) against the endpoint: debug, seed, run (incremental twice), test."""
+"""dbt-clickhouse (http driver) against the endpoint: debug, seed, run (incremental twice, a dictionary), test."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ chdb_http_conformance:
     _dbt(ch_endpoint, tmp_path, "run")
     client = ch_endpoint.client()
     assert client.query(f"SELECT count(), countIf(is_closed_card) FROM {database}.fct_txns").result_rows == [(4, 1)]
+    # a dictionary model: CLICKHOUSE source with the profile's user and password, read back with dictGet
+    assert client.query(f"SELECT number, dictGet('{database}.card_status_dict', 'status', number) FROM numbers(1, 3) "
+                        "ORDER BY number").result_rows == [(1, "active"), (2, "active"), (3, "closed")]
     client.command(f"INSERT INTO {database}.txns VALUES (5, 2, 1.00, '2024-05-02 09:00:00')")
     _dbt(ch_endpoint, tmp_path, "run", "--select", "fct_txns")
     assert client.query(f"SELECT count(), uniqExact(txn_id), max(txn_id) FROM {database}.fct_txns").result_rows == [(5, 5, 5)]
