@@ -138,10 +138,16 @@ def write_batch(conn, batch: Batch) -> None:
                 UPDATE bank."transaction" AS t
                 SET status = v.status::bank.txn_status,
                     decline_reason = v.reason,
-                    approved_at = CASE WHEN v.status = 'approved' THEN v.at::timestamptz ELSE t.approved_at END,
-                    declined_at = CASE WHEN v.status = 'declined' THEN v.at::timestamptz ELSE t.declined_at END,
-                    reversed_at = CASE WHEN v.status = 'reversed' THEN v.at::timestamptz ELSE t.reversed_at END,
-                    updated_at = v.at::timestamptz
+                    -- a change never predates the state it follows: another filler's clock may
+                    -- have approved the row a moment "after" this filler's reversal time
+                    approved_at = CASE WHEN v.status = 'approved'
+                                       THEN greatest(v.at::timestamptz, t.created_at) ELSE t.approved_at END,
+                    declined_at = CASE WHEN v.status = 'declined'
+                                       THEN greatest(v.at::timestamptz, t.created_at) ELSE t.declined_at END,
+                    reversed_at = CASE WHEN v.status = 'reversed'
+                                       THEN greatest(v.at::timestamptz, coalesce(t.approved_at, t.created_at))
+                                       ELSE t.reversed_at END,
+                    updated_at = greatest(t.updated_at, v.at::timestamptz, t.approved_at)
                 FROM (VALUES %s) AS v(id, status, reason, at)
                 WHERE t.transaction_id = v.id
                   -- only from the status the change follows: a filler beside this one may have
