@@ -9,7 +9,6 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from chdb_http import dictionaries
 from chdb_http.config import ConfigError, load_config
 from chdb_http.users import UsersConfigError, load_users
 
@@ -54,7 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"chdb-http: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
         return 1
 
-    dictionaries.configure(users.users, server.server_address[1])  # dictionary sources naming this endpoint
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

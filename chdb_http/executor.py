@@ -12,12 +12,13 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Container, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from chdb_http import engine as eng
 from chdb_http import access_sql, dictionaries, formats, grants, sqltext
+from chdb_http.dictionaries import LocalServer
 from chdb_http.engine import Engine, Stats
 from chdb_http.errors import ClickHouseError, readonly_error
 from chdb_http.request import QueryRequest
@@ -92,9 +93,9 @@ class Execution:
     """One request's use of the engine; use as a context manager around reading the result."""
 
     def __init__(self, engine: Engine, sessions: SessionRegistry, user: User, req: QueryRequest,
-                 known_users: Container[str] = frozenset()) -> None:
+                 local: LocalServer | None = None) -> None:
         self.engine, self.sessions, self.user, self.req = engine, sessions, user, req
-        self.known_users = known_users
+        self.local = local or LocalServer({})  # this endpoint's users and port
         self.conn: Any = None
         self.session: Session | None = None
         self._changed_state = False
@@ -216,13 +217,16 @@ class Execution:
         if _AUTHORIZED.get(key):
             return
         try:
-            ast = eng.run(self.conn, "EXPLAIN AST " + statement, "TSVRaw", self.req.query_params).bytes().decode()
+            ast = self._explain(statement)
         except ClickHouseError as exc:
             if exc.name == "SYNTAX_ERROR":
                 return  # the engine answers the statement itself with the same error and runs nothing
             raise
         grants.check(self.user.name, self.user.grants, ast, statement, lambda: database)
         _AUTHORIZED.put(key)
+
+    def _explain(self, statement: str) -> str:
+        return str(eng.run(self.conn, "EXPLAIN AST " + statement, "TSVRaw", self.req.query_params).bytes().decode())
 
     def _current_database(self) -> str:
         if self.session is None:
@@ -251,8 +255,8 @@ class Execution:
                 self.session.database = None  # e.g. USE: found out again when next needed
         self._check_get_readonly(query, klass or "MUTATING")
         self._authorize(query)
-        query = dictionaries.local_source(query, self.conn)
-        if access_sql.check(query, self.known_users):
+        query = dictionaries.local_source(query, self.local, self._explain, self._current_database)
+        if access_sql.check(query, self.local.users):
             return Result(None, iter(()), stats)
         fmt = sqltext.output_format(query, self.engine.output_formats) or self.req.default_format
         if klass == "READ_ONLY" and formats.streamable(fmt):

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from chdb_http import encodings
+from chdb_http.dictionaries import LocalServer
 from chdb_http.engine import Engine
 from chdb_http.errors import ClickHouseError, authentication_error
 from chdb_http.executor import Execution, content_type, profile_statements
@@ -55,6 +56,7 @@ class EndpointServer(ThreadingHTTPServer):
         self._idle: dict[Handler, socket.socket] = {}
         self._idle_lock = threading.Lock()
         super().__init__(address, Handler)
+        self.local = LocalServer(users.users, self.server_address[1])  # bound: the port is known
 
     def _open_session(self, user_name: str) -> object:
         user = self.users.get(user_name)
@@ -176,8 +178,7 @@ class Handler(BaseHTTPRequestHandler):
             user = self._authenticate(params)
             user_name = user.name
             decoded = decoded_body(body, self.headers.get("Content-Encoding", ""), req.flag("decompress"))
-            with Execution(self.server.engine, self.server.sessions, user, req,
-                           self.server.users.users) as execution:
+            with Execution(self.server.engine, self.server.sessions, user, req, self.server.local) as execution:
                 result = execution.run(decoded)
                 self._send_result(req, result, query_id, started)
             if not body.drain():

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from chdb_http.dictionaries import LocalServer, local_source, parse_source, rewrite_local_source
+from chdb_http.dictionaries import LocalServer, local_source, parse_source
 from chdb_http.errors import ClickHouseError
 from chdb_http.users import parse_users_xml
 
@@ -49,7 +49,7 @@ class Engine:
         return _select_ast(query) if query.lstrip().upper().startswith("SELECT") else "CreateQuery marts d"
 
     def rewrite(self, statement: str, server: LocalServer = SERVER) -> str:
-        return rewrite_local_source(statement, server, self.explain, lambda: "current_db")
+        return local_source(statement, server, self.explain, lambda: "current_db")
 
 
 def test_parse_source_as_dbt_writes_it() -> None:
@@ -169,5 +169,8 @@ def test_unreadable_source() -> None:
 
 
 def test_local_source_skips_other_statements_without_the_engine() -> None:
-    assert local_source("SELECT dictGet('marts.d', 'name', 1)", conn=None) == "SELECT dictGet('marts.d', 'name', 1)"
-    assert local_source("INSERT INTO t VALUES (1)", conn=None) == "INSERT INTO t VALUES (1)"
+    def engine_call(*_: object) -> str:
+        raise AssertionError("the engine was asked about a statement without a CLICKHOUSE source")
+
+    for statement in ("SELECT dictGet('marts.d', 'name', 1)", "INSERT INTO t VALUES (1)"):
+        assert local_source(statement, SERVER, engine_call, engine_call) == statement
