@@ -30,6 +30,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 DDL = """CREATE TABLE raw.bench_txn (
@@ -108,13 +109,10 @@ class PlainHttp:
         return data
 
 
-def timed(fn, n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        fn(i)
-        out.append(time.perf_counter() - t)
-    return out
+def seconds(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def bench_http(rows: int, work: Path, queries: int) -> dict:
@@ -153,9 +151,9 @@ def bench_http(rows: int, work: Path, queries: int) -> dict:
             # alternate the three clients query by query, so a busy moment costs each the same
             plain_lat, connect_lat, local_lat = [], [], []
             for i in range(queries):
-                plain_lat += timed(lambda _: plain.query(POINT_QUERY, "Native", id=ids[i]), 1)
-                connect_lat += timed(lambda _: client.query(POINT_QUERY, parameters={"id": int(ids[i])}), 1)
-                local_lat += timed(lambda _: local["conn"].query(POINT_QUERY, "Native", params={"id": ids[i]}), 1)
+                plain_lat.append(seconds(lambda: plain.query(POINT_QUERY, "Native", id=ids[i])))
+                connect_lat.append(seconds(lambda: client.query(POINT_QUERY, parameters={"id": int(ids[i])})))
+                local_lat.append(seconds(lambda: local["conn"].query(POINT_QUERY, "Native", params={"id": ids[i]})))
             reads = {}
             for fmt in READ_FORMATS:
                 t0 = time.perf_counter()
