@@ -63,9 +63,12 @@ class ScenarioRunner:
             if kind == sc.CLOSED_CARD_ATTEMPTS:
                 if state.closed_cards and rng.random() < 0.4:
                     card, closed_at = state.closed_cards[int(rng.random() * len(state.closed_cards))]
-                    if closed_at >= start:
+                    # its attempts may be ATM withdrawals or large purchases: with the card's last
+                    # normal traffic or another scenario's attempts they could match a second rule
+                    if closed_at >= start or state.card_is_busy(card, start) or not self.guard.is_clean(card, start):
                         continue
                     p = sc.plan_closed_card_attempts(rng, card, start, self.compressed, False, closed_at)
+                    state.busy[card] = p.steps[-1].at + sc.COOLDOWN_S
                 else:
                     card = self._pick_card(start)
                     if card is None:

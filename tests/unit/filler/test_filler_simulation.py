@@ -6,6 +6,8 @@ import random
 import uuid
 from collections import defaultdict
 
+import pytest
+
 from filler import scenarios as sc
 from filler.backfill import chunks
 from filler.batch import Batch
@@ -89,6 +91,45 @@ def test_normal_traffic_never_matches_a_rule_even_on_a_crowded_card_pool() -> No
         matches += len(sc.closed_card_attempt_times(txns, closed.get(card)))
     assert sum(len(b.transactions) for b in batches) > 75000
     assert matches == 0
+
+
+def _continuous(seed: int, settings: SimSettings, seconds: int, rate: int, customers: int) -> list[Batch]:
+    rng = random.Random(seed)
+    sim = Simulation(settings, rng, EntityFactory(rng, seed), compressed=True, inline_status=False)
+    ids = Ids()
+    batches = [Batch("continuous", uuid.UUID(int=0), 0)]
+    sim.bootstrap(customers, 60, START - 3600, START - 1, ids, batches[0])
+    for tick in range(seconds * 4):
+        batch = Batch("continuous", uuid.UUID(int=0), len(batches))
+        t0 = START + tick / 4
+        sim.generate(sim.prepare(t0, t0 + 0.25, rate // 4), ids, batch)
+        batches.append(batch)
+    return batches
+
+
+@pytest.mark.parametrize("mode", ["backfill", "continuous"])
+def test_every_rule_match_is_an_injected_scenario_of_that_rule(mode: str) -> None:
+    """Heavy fraud on few cards, many of them closed: a rule may only fire where the filler
+    recorded a scenario of that kind, or the fraud marts' precision cannot be measured."""
+    settings = SimSettings(fraud_share=0.25, card_close_rate=400)
+    batches = (simulate(7, settings, days=1, per_day=30000, customers=120) if mode == "backfill"
+               else _continuous(7, settings, seconds=900, rate=40, customers=120))
+    terminal_type = {row[0]: row[1] for batch in batches for row in batch.terminals}
+    truth = defaultdict(list)
+    for batch in batches:
+        for s in batch.scenarios:
+            truth[(s.kind, s.card_id)].append((s.window_start, s.window_end))
+    closed_attempts = sum(1 for kind, _ in truth if kind == sc.CLOSED_CARD_ATTEMPTS)
+    assert closed_attempts and len(truth) > 100, "too few scenarios for the check to mean anything"
+    unrecorded = []
+    for card, rows in _by_card(batches).items():
+        txns = [sc.Txn(r[10], r[3], terminal_type[r[2]], r[5]) for r in rows]
+        for kind, windows in ((sc.RAPID_WITHDRAWALS, sc.rapid_withdrawal_windows(txns)),
+                              (sc.AMOUNT_PROBING, sc.probing_windows(txns))):
+            for start, end in windows:
+                if not any(s <= end and start <= e for s, e in truth[(kind, card)]):
+                    unrecorded.append((kind, card, start, end))
+    assert unrecorded == []
 
 
 def test_rows_are_internally_consistent() -> None:
