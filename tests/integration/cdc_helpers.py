@@ -15,6 +15,7 @@ import clickhouse_connect
 import psycopg2
 from clickhouse_connect.driver.client import Client
 
+from bankcdc_ops.dbt_build import run_settings
 from bankcdc_stack.environment import KAFKA_USERS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +26,15 @@ TABLE_KEYS = {
     "terminal": "terminal_id",
     "transaction": "transaction_id",
 }
+
+
+def caught_up_run_settings(ch: Client) -> dict[str, str]:
+    """dbt run settings for a stack the caller has just seen caught up with PostgreSQL: the run's
+    source instant and load bound are ClickHouse's clock now, so it reads every change in raw.
+    dbt by hand would read only what was loaded by its start minus var('run_settle_s')."""
+    now = ch.query("SELECT now64(6, 'UTC')").result_rows[0][0]
+    now = now.replace(tzinfo=dt.timezone.utc) if now.tzinfo is None else now
+    return run_settings(now, now, None, test_scope="full")
 
 
 def pg_sql(pg_dsn: str, statement: str, params: tuple = ()) -> list[tuple]:

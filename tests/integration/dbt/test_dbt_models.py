@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from bankcdc_ops.dbt_cli import DbtResult, run_dbt
 
-from ..cdc_helpers import TABLE_KEYS, ch_client, ch_state, diff_states, pg_columns, pg_state, wait_for
+from ..cdc_helpers import TABLE_KEYS, caught_up_run_settings, ch_client, ch_state, diff_states, pg_columns, pg_state, wait_for
 from ..fraud_score import fraud_scores
 from ..ods_compare import ODS_TABLES, assert_ods_matches_pg
 
@@ -56,6 +56,12 @@ def _wait_cdc(pg_dsn: str, ch: Client) -> None:
                  timeout=180, interval=1.0, what=f"raw.{table} to catch up with bank.{table}")
 
 
+def _caught_up(stack_env: dict[str, str], pg_dsn: str, ch: Client) -> dict[str, str]:
+    """Once raw equals PostgreSQL: the stack environment for a dbt run that reads all of raw."""
+    _wait_cdc(pg_dsn, ch)
+    return {**stack_env, **caught_up_run_settings(ch)}
+
+
 def _fingerprint(ch: Client) -> dict[str, tuple[int, int]]:
     """(rows, content hash) of every ODS table and mart, ignoring which run wrote a row."""
     relations = [t.ods for t in ODS_TABLES.values()] + ["ods.ods_card_status_history",
@@ -73,11 +79,9 @@ def built(stack_env: dict[str, str], filler_env: dict[str, str], pg_admin_dsn: s
     """A first build on the seeded history, live changes, then an incremental build."""
     work = tmp_path_factory.mktemp("dbt")
     _write(filler_env, 20)
-    _wait_cdc(pg_admin_dsn, ch)
-    first = _dbt(stack_env, work, "build")
+    first = _dbt(_caught_up(stack_env, pg_admin_dsn, ch), work, "build")
     _write(filler_env, 25)
-    _wait_cdc(pg_admin_dsn, ch)
-    incremental = _dbt(stack_env, work, "build")
+    incremental = _dbt(_caught_up(stack_env, pg_admin_dsn, ch), work, "build")
     return {"first": first, "incremental": incremental, "work": work}
 
 
@@ -113,9 +117,9 @@ def test_rerun_changes_nothing(built: dict, stack_env: dict[str, str], ch: Clien
 def test_two_runs_at_once_leave_the_same_result(built: dict, stack_env: dict[str, str], filler_env: dict[str, str],
                                                 pg_admin_dsn: str, ch: Client, tmp_path: Path) -> None:
     _write(filler_env, 15)
-    _wait_cdc(pg_admin_dsn, ch)
+    env = _caught_up(stack_env, pg_admin_dsn, ch)
     with ThreadPoolExecutor(2) as pool:
-        runs = list(pool.map(lambda i: run_dbt(["run"], stack_env, tmp_path / f"run{i}"), range(2)))
+        runs = list(pool.map(lambda i: run_dbt(["run"], env, tmp_path / f"run{i}"), range(2)))
     for run in runs:
         assert run.ok, run.tail()
     assert_ods_matches_pg(pg_admin_dsn, ch)

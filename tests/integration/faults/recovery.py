@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_ops.dbt_cli import run_dbt
 from bankcdc_stack.stack import Stack
 
-from ..cdc_helpers import TABLE_KEYS, pg_sql, wait_for
+from ..cdc_helpers import TABLE_KEYS, caught_up_run_settings, pg_sql, wait_for
 from ..ods_compare import ODS_TABLES, ods_mismatches
 
 UTC = dt.timezone.utc
@@ -90,9 +90,9 @@ def wait_streaming(ch: Client, timeout: float = 90) -> None:
              .result_rows[0][0] > 0, timeout=timeout, what="changes streaming into raw.transaction")
 
 
-def build_ods(stack_env: dict[str, str], work_dir: Path) -> float:
-    """One incremental dbt run of the whole project; its seconds."""
-    result = run_dbt(["run"], stack_env, work_dir)
+def build_ods(stack_env: dict[str, str], ch: Client, work_dir: Path) -> float:
+    """One incremental dbt run of the whole project, once raw has caught up; its seconds."""
+    result = run_dbt(["run"], {**stack_env, **caught_up_run_settings(ch)}, work_dir)
     assert result.ok, f"dbt run failed:\n{result.tail()}"
     return result.seconds
 

@@ -51,7 +51,7 @@ def test_ten_times_burst_for_a_minute_is_absorbed_and_lag_recovers(
     rate = written / burst_s
     assert rate >= 0.8 * FACTOR * profile.rate, f"the burst wrote {rate:.0f} tx/s, not {FACTOR}x {profile.rate}"
     assert_raw_equals_pg(pg_admin_dsn, ch, timeout=300)
-    build_ods(stack_env, tmp_path)
+    build_ods(stack_env, ch, tmp_path)
     integrity = ods_integrity(pg_admin_dsn, ch)
     fault_report.add("burst", None, {
         "normal_tx_per_s": profile.rate, "burst_target_tx_per_s": FACTOR * profile.rate,

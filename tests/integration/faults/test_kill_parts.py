@@ -52,7 +52,7 @@ def test_kill_part_under_load_then_ods_equals_postgres(
         filler.stop()
     assert_raw_equals_pg(pg_admin_dsn, ch, timeout=300)
     wait_every_part_healthy(stack)
-    dbt_s = build_ods(stack_env, tmp_path)
+    dbt_s = build_ods(stack_env, ch, tmp_path)
     integrity = ods_integrity(pg_admin_dsn, ch)
     fault_report.add("faults", part, {
         "processes_killed": len(killed), "down_s": profile.down_seconds, "restart_s": round(restart_s, 1),

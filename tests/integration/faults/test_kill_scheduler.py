@@ -88,7 +88,7 @@ def test_kill_scheduler_mid_dbt_run_then_run_completes_and_ods_equals_postgres(
     # what the interrupted run built: right for every key that had settled well before it started
     settled = ods_mismatches(pg_admin_dsn, ch, ignore_changed_after=started - dt.timedelta(seconds=60))
     assert not settled, f"the interrupted, retried run left ODS wrong: {settled}"
-    dbt_s = build_ods(stack_env, tmp_path)  # the next scheduled build, with the filler stopped
+    dbt_s = build_ods(stack_env, ch, tmp_path)  # the next scheduled build, with the filler stopped
     integrity = ods_integrity(pg_admin_dsn, ch)
     fault_report.add("faults", "airflow-scheduler", {
         "processes_killed": len(killed), "killed_during": model, "down_s": profile.down_seconds,
