@@ -14,7 +14,8 @@ Per phase:
   (every model of a run reads the source as of T, bankcdc_ops.source_instant). Transactions:
   every insert committed in the window; fraud cases: their last transaction's commit.
   `verified` counts transactions of the window found in ods_transactions after the phase.
-* dbt_incremental runs: wall time p50/p95 (DAG run start to end), dbt's own seconds.
+* dbt_incremental runs: wall time p50/p95 (DAG run start to end), dbt's own seconds, and
+  where the wall time goes (run_phases).
 * CPU seconds per minute of every service; Airflow's own processes (scheduler, api-server,
   dag-processor, triggerer, task supervisors) apart from the dbt_build task processes, and the
   dbt build's own CPU per run (inside that task process).
@@ -59,12 +60,47 @@ def service_roots(stack: Stack) -> dict[str, list[int]]:
             for name in SERVICES}
 
 
+BUILD_FIELDS = ("run_id", "status", "source_instant", "dbt_seconds", "cpu_seconds", "task_cpu_seconds",
+                "started_at", "finished_at")
+
+
 def builds(ch: Any, since: dt.datetime) -> list[dict[str, Any]]:
-    rows = ch.query("SELECT dag_run_id, status, source_instant, dbt_seconds, cpu_seconds, task_cpu_seconds "
+    rows = ch.query(f"SELECT dag_run_id, {', '.join(BUILD_FIELDS[1:])} "
                     "FROM monitoring.ods_build WHERE finished_at >= {s:DateTime64(6, 'UTC')} ORDER BY finished_at",
                     parameters={"s": since}).result_rows
-    return [dict(zip(("run_id", "status", "source_instant", "dbt_seconds", "cpu_seconds", "task_cpu_seconds"), r))
-            for r in rows]
+    return [dict(zip(BUILD_FIELDS, r)) for r in rows]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def run_phases(api: AirflowApi, runs: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Where a run's wall time goes, p50 per phase in seconds: the scheduler starting the build
+    task, the task process starting (interpreter, task runner, DAG file) until the build's own
+    code runs, choosing T and recording the build, dbt itself, the build task ending, the model
+    tasks ending in the triggerer, and the scheduler closing the run."""
+    phases: dict[str, list[float]] = {}
+    for run in runs:
+        build = by_id.get(run["dag_run_id"])
+        tis = {ti["task_id"]: ti for ti in api.task_instances("dbt_incremental", run["dag_run_id"])}
+        task = tis.get("dbt_build")
+        ends = [parse_time(ti["end_date"]) for ti in tis.values() if ti.get("end_date")]
+        if not build or not task or not task.get("start_date") or not task.get("end_date") or not ends:
+            continue
+        run_start, run_end = parse_time(run["start_date"]), parse_time(run["end_date"])
+        task_start, task_end = parse_time(task["start_date"]), parse_time(task["end_date"])
+        code_start, recorded = _utc(build["started_at"]), _utc(build["finished_at"])
+        spans = {"scheduler_to_build_task": task_start - run_start,
+                 "task_process_start": code_start - task_start,
+                 "source_instant_and_record": recorded - code_start - dt.timedelta(seconds=build["dbt_seconds"]),
+                 "dbt_build": dt.timedelta(seconds=build["dbt_seconds"]),
+                 "build_task_end": task_end - recorded,
+                 "model_tasks_end": max(ends) - task_end,
+                 "scheduler_closes_run": run_end - max(ends)}
+        for name, span in spans.items():
+            phases.setdefault(name, []).append(span.total_seconds())
+    return {f"{name}_p50_s": percentile(values, 0.5) for name, values in phases.items()}
 
 
 def visibility(api: AirflowApi, ch: Any, since: dt.datetime) -> tuple[list[float], list[float], list[dict]]:
@@ -174,7 +210,8 @@ def run_phase(stack: Stack, api: AirflowApi, ch: Any, filler_env: dict[str, str]
                             "dbt_build_seconds_p50": percentile([x["dbt_seconds"] for x in window_builds], 0.5),
                             "dbt_build_seconds_p95": percentile([x["dbt_seconds"] for x in window_builds], 0.95),
                             "dbt_cpu_seconds_per_run": percentile(dbt_cpu, 0.5),
-                            "build_task_process_cpu_seconds_per_run": percentile(task_cpu, 0.5)},
+                            "build_task_process_cpu_seconds_per_run": percentile(task_cpu, 0.5),
+                            "phases": run_phases(api, in_window, {b["run_id"]: b for b in window_builds})},
         "cpu_seconds_per_minute": cpu,
         "airflow_share_of_one_core": round(cpu["airflow"] / 60, 4),
         "airflow_share_with_task_runner_overhead": round(airflow_with_task_overhead / 60, 4),
