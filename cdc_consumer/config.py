@@ -24,6 +24,16 @@ def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str]
     return value
 
 
+def _is_ip_address(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 KAFKA_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -67,6 +77,7 @@ class ConsumerSettings:
     raw_database: str
     metrics_port: int
     log_every_seconds: float
+    metrics_host: str = "127.0.0.1"   # 0.0.0.0 where a scraper in another container reads it
 
     def describe(self) -> str:
         """Every setting, one per line; the passwords only as whether they are set."""
@@ -146,4 +157,7 @@ class ConsumerSettings:
                                lambda v: 0 <= v <= 65535),
             log_every_seconds=_read(env, "CDC_LOG_EVERY_SECONDS", "10", float, "seconds from 1 to 3600",
                                     lambda v: 1 <= v <= 3600),
+            metrics_host=_read(env, "CONSUMER_METRICS_HOST", "127.0.0.1", str,
+                               "the address /metrics listens on (an IP address, 0.0.0.0 for every interface)",
+                               _is_ip_address),
         )

@@ -38,10 +38,10 @@ class ConsumerMetrics:
         for name in ("clickhouse", "kafka"):
             self.waiting.labels(name).set(1 if name == dependency else 0)
 
-    def serve(self, port: int) -> None:
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
         if port:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
-            log.info("metrics on http://127.0.0.1:%d/metrics", port)
+            start_http_server(port, addr=host, registry=self.registry)
+            log.info("metrics on http://%s:%d/metrics", host, port)
 
     def record_batch(self, rows_by_table: dict[str, int], dead: dict[str, int], seconds: float,
                      newest_commit_ms: int | None) -> None:

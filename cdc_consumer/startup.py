@@ -27,7 +27,7 @@ def run_when_ready(settings: ConsumerSettings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     metrics = ConsumerMetrics()
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     delay = FIRST_DELAY
     while not stopping.is_set():
         consumer = None

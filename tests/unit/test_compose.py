@@ -5,6 +5,8 @@ the file with `.env.example` (`docker-compose config`), which resolves every var
 merge key and rejects what the Compose schema rejects. The rendered services, published ports and
 environment names are then compared with what `bankcdc_stack` starts locally, read from the code
 (services, ports(), DEPENDS_ON, client_environment, SECRET_NAMES), so the two modes cannot drift.
+Prometheus and Grafana are compose only: their tests check that what they scrape, load and show
+exists in the file, in docker/ and in what the consumer and the JMX exporter's rules export.
 """
 
 from __future__ import annotations
@@ -15,19 +17,23 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import yaml
 
+import cdc_consumer.metrics
 from bankcdc_ops.dbt_build import profile_variables
 from bankcdc_stack.environment import airflow_connections, client_environment
 from bankcdc_stack.secrets import SECRET_NAMES
 from bankcdc_stack.services.airflow import ADMIN_USER, COMPONENTS
 from bankcdc_stack.services.filler import SEED_DAYS, SEED_TXNS_PER_DAY
 from bankcdc_stack.stack import DEPENDS_ON, Stack
+from cdc_consumer.config import ConsumerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -47,6 +53,11 @@ CODE_OF = {
 # `register-connectors` (with Connect's REST credentials) runs in connect-register only
 NOT_RUN_BY = {"consumer": {"cdc_consumer/connectors.py"}}
 SOURCE_SUFFIXES = {".py", ".yml", ".yaml", ".sql", ".json"}
+# compose only, long-running, no local counterpart: Prometheus and Grafana for teams that run Grafana
+MONITORING = {"prometheus", "grafana"}
+# secrets of those services, so not among the local stack's SECRET_NAMES
+MONITORING_SECRETS = ("GRAFANA_ADMIN_PASSWORD",)
+ALL_SECRETS = (*SECRET_NAMES, *MONITORING_SECRETS)
 
 
 def compose_binary() -> str:
@@ -92,7 +103,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
 
 
 def secret_markers() -> dict[str, str]:
-    return {name: f"__{name}__" for name in SECRET_NAMES}
+    return {name: f"__{name}__" for name in ALL_SECRETS}
 
 
 def secrets_of(service: dict) -> set[str]:
@@ -126,18 +137,19 @@ def one_shots(services: dict) -> set[str]:
 
 def test_real_compose_parser_accepts_the_file() -> None:
     services = rendered()["services"]
-    assert {"postgres", "kafka", "connect", "clickhouse", "consumer", "filler"} <= set(services)
+    assert {"postgres", "kafka", "connect", "clickhouse", "consumer", "filler"} | MONITORING <= set(services)
 
 
 def test_every_password_is_required_none_has_a_default() -> None:
     text = "\n".join(_strings(yaml.safe_load(COMPOSE_FILE.read_text())))
-    for name in SECRET_NAMES:
+    for name in ALL_SECRETS:
         uses = re.findall(rf"\$\{{{name}([^}}]*)\}}", text)
         assert uses, f"{name} is not used by docker-compose.yml"
         assert all(use == f":?set {name} in .env" for use in uses), f"{name} has a default or no error: {uses}"
     # and the real parser enforces it (the process environment wins over --env-file)
-    result = run_config({"DEBEZIUM_DB_PASSWORD": ""})
-    assert result.returncode != 0 and "set DEBEZIUM_DB_PASSWORD in .env" in result.stderr, result.stderr[-500:]
+    for name in ("DEBEZIUM_DB_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+        result = run_config({name: ""})
+        assert result.returncode != 0 and f"set {name} in .env" in result.stderr, result.stderr[-500:]
 
 
 def _strings(node) -> list[str]:
@@ -159,8 +171,8 @@ def test_env_example_names_every_variable_and_no_other() -> None:
 
 def test_env_example_holds_placeholders_only() -> None:
     values = env_example()
-    assert set(SECRET_NAMES) <= set(values), f"missing in .env.example: {sorted(set(SECRET_NAMES) - set(values))}"
-    assert {name: values[name] for name in SECRET_NAMES if values[name] != PLACEHOLDER} == {}
+    assert set(ALL_SECRETS) <= set(values), f"missing in .env.example: {sorted(set(ALL_SECRETS) - set(values))}"
+    assert {name: values[name] for name in ALL_SECRETS if values[name] != PLACEHOLDER} == {}
 
 
 def _real_secret_files() -> list[Path]:
@@ -177,7 +189,7 @@ def _real_secret_values() -> dict[str, str]:
         for line in path.read_text().splitlines():
             key, sep, value = line.partition("=")
             value = value.strip().strip("'\"")
-            if sep and key.strip() in SECRET_NAMES and len(value) >= 8 and value != PLACEHOLDER:
+            if sep and key.strip() in ALL_SECRETS and len(value) >= 8 and value != PLACEHOLDER:
                 found[value] = f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}:{key.strip()}"
     return found
 
@@ -206,12 +218,17 @@ def test_images_are_pinned_and_match_the_local_versions() -> None:
     for name, image in images.items():
         repo_part, _, tag = image.rpartition(":")
         assert repo_part and tag and tag != "latest", f"{name}: image {image!r} is not pinned"
-        assert re.match(r"\d+\.\d+", tag), f"{name}: {image!r} should pin a release, not a name"
+        assert re.match(r"v?\d+\.\d+", tag), f"{name}: {image!r} should pin a release, not a name"
     pom = (REPO / "jvm" / "pom.xml").read_text()
     kafka = re.search(r"<kafka.version>(.+?)</", pom).group(1)
     debezium = re.search(r"<debezium.version>(.+?)</", pom).group(1)
     assert images["kafka"] == f"apache/kafka:{kafka}"
-    assert images["connect"].endswith(f"/debezium/connect:{debezium}")
+    # Connect: Debezium's image plus the JMX exporter agent, built from docker/connect/Dockerfile
+    connect_from = re.findall(r"^FROM (\S+)$", (REPO / "docker/connect/Dockerfile").read_text(), re.M)
+    assert connect_from == [f"quay.io/debezium/connect:{debezium}"], connect_from
+    assert services["connect"]["build"]["context"] == str(REPO / "docker" / "connect")
+    assert images["connect"] == f"bank-cdc-connect:{debezium}-jmx{_jmx_exporter_download()['version']}", \
+        "the connect image's tag names the Debezium and JMX exporter versions it is built with"
     version = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
     airflow = re.search(r"^apache-airflow==(\S+)", (REPO / "requirements.lock").read_text(), re.M).group(1)
     dockerfile = (REPO / "airflow" / "Dockerfile").read_text()
@@ -287,7 +304,9 @@ def test_same_services_as_the_local_stack(local_stack: Stack) -> None:
     expected = {name for local in local_stack.services for name in compose_name(local)}
     assert expected <= set(services), f"missing in docker-compose.yml: {sorted(expected - set(services))}"
     extra = set(services) - expected
-    assert extra == one_shots(services), f"compose services with no local counterpart: {sorted(extra - one_shots(services))}"
+    allowed = one_shots(services) | MONITORING
+    assert MONITORING <= extra and extra <= allowed, \
+        f"compose services with no local counterpart: {sorted(extra - allowed)}"
 
 
 def test_same_dependencies_as_the_local_stack(local_stack: Stack) -> None:
@@ -310,7 +329,8 @@ def test_same_dependencies_as_the_local_stack(local_stack: Stack) -> None:
 
 
 def _port_map(services: dict) -> dict[str, list[tuple[str, int, int]]]:
-    return {name: published(svc) for name, svc in services.items() if published(svc)}
+    """Published ports of the services that have a local counterpart (not the compose-only monitoring)."""
+    return {name: published(svc) for name, svc in services.items() if published(svc) and name not in MONITORING}
 
 
 def test_same_published_ports_variables_and_defaults(local_stack: Stack) -> None:
@@ -363,7 +383,10 @@ def test_secrets_reach_only_the_containers_that_use_them(local_stack: Stack) -> 
     services = rendered(secret_markers())["services"]
     holders = {name: secrets_of(svc) for name, svc in services.items()}
     used = set().union(*holders.values())
-    assert used == set(SECRET_NAMES), f"secrets no container gets: {sorted(set(SECRET_NAMES) - used)}"
+    assert used == set(ALL_SECRETS), f"secrets no container gets: {sorted(set(ALL_SECRETS) - used)}"
+    # the monitoring: Grafana's admin password, to Grafana alone; Prometheus holds none
+    assert [n for n, s in holders.items() if "GRAFANA_ADMIN_PASSWORD" in s] == ["grafana"]
+    assert holders["grafana"] == {"GRAFANA_ADMIN_PASSWORD"} and holders["prometheus"] == set()
     assert [n for n, s in holders.items() if "POSTGRES_PASSWORD" in s] == ["postgres"]
     assert [n for n, s in holders.items() if "CLICKHOUSE_PASSWORD" in s] == ["clickhouse"]
     init_script = (REPO / "docker" / "postgres" / "10-bank-cdc.sh").read_text()
@@ -464,7 +487,9 @@ def test_every_server_speaks_tls_with_a_certificate_from_the_stacks_own_ca() -> 
         == ["certs"], "the CA's key is mounted by the certs one-shot alone"
     for name, svc in services.items():
         tls = [(s, ro) for s, ro in _mounts(svc).values() if s == "tls"]
-        if name != "certs":
+        if name in MONITORING:
+            assert tls == [], f"{name} reaches no TLS server: it needs no certificate (nor the servers' keys)"
+        elif name != "certs":
             assert tls and all(ro for _, ro in tls), f"{name} mounts the certificates read-only"
     for name in SERVERS:
         assert services[name]["depends_on"]["certs"]["condition"] == "service_completed_successfully", name
@@ -506,3 +531,310 @@ def test_every_client_verifies_the_server_against_the_ca() -> None:
     assert connect["DEBEZIUM_DB_SSLMODE"] == "verify-full"
     assert all(json.loads((REPO / "debezium" / f).read_text())["config"]["database.sslmode"]
                == "${env:DEBEZIUM_DB_SSLMODE}" for f in ("bank-dims.json", "bank-transactions.json"))
+
+
+# ------------------------------------------------------------------ monitoring (compose only)
+
+PROMETHEUS_CONFIG = REPO / "docker" / "prometheus" / "prometheus.yml"
+CONNECT_DOCKERFILE = REPO / "docker" / "connect" / "Dockerfile"
+JMX_RULES = REPO / "docker" / "connect" / "jmx-exporter.yml"
+GRAFANA = REPO / "docker" / "grafana"
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
+                "offset"}
+
+
+def _binds(svc: dict) -> dict[str, Path]:
+    """target -> repository path of a service's bind mounts (every one read-only)."""
+    out = {}
+    for target, (source, read_only) in _mounts(svc).items():
+        if source.startswith("/"):
+            assert read_only, f"bind mount {source} -> {target} should be read-only"
+            out[target] = Path(source)
+    return out
+
+
+def _host_path(svc: dict, container_path: str) -> Path | None:
+    """The repository file a path inside the container is, through the service's bind mounts."""
+    for target, source in _binds(svc).items():
+        if container_path == target or container_path.startswith(target.rstrip("/") + "/"):
+            return source / Path(container_path).relative_to(target)
+    return None
+
+
+def _javaagent(connect: dict) -> tuple[str, int, str]:
+    """(jar, port, rules file) of the JMX exporter agent that connect's KAFKA_OPTS loads."""
+    opts = connect["environment"]["KAFKA_OPTS"]
+    agents = re.findall(r"-javaagent:(\S+?)=(?:([^:\s]+):)?(\d+):(\S+)", opts)
+    assert len(agents) == 1, f"KAFKA_OPTS should load one -javaagent:JAR=PORT:RULES, not {opts!r}"
+    jar, host, port, rules = agents[0]
+    assert host in ("", "0.0.0.0"), f"the agent listens on {host} only: Prometheus, in another container, needs all"
+    return jar, int(port), rules
+
+
+@lru_cache(maxsize=None)
+def _jmx_exporter_download() -> dict[str, str]:
+    """What docker/connect/Dockerfile downloads: version, sha256, the jar's path in the image, its URL."""
+    text = CONNECT_DOCKERFILE.read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
+    version, sha256 = args["JMX_EXPORTER_VERSION"], args["JMX_EXPORTER_SHA256"]
+    expanded = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], text)
+    fetch = re.search(r"curl -fsSL -o (\S+)\s+(?:\\\s+)?(https://\S+)", expanded)
+    assert fetch, "docker/connect/Dockerfile should fetch the agent with `curl -fsSL -o PATH URL`"
+    path, url = fetch.groups()
+    assert url == f"{MAVEN_CENTRAL}/io/prometheus/jmx/jmx_prometheus_javaagent/{version}/" \
+                  f"jmx_prometheus_javaagent-{version}.jar", url
+    assert re.fullmatch(r"[0-9a-f]{64}", sha256), "JMX_EXPORTER_SHA256 should be the jar's SHA-256"
+    assert f'echo "{sha256}  {path}" | sha256sum -c -' in expanded, "the downloaded jar is not checked"
+    return {"version": version, "sha256": sha256, "path": path, "url": url}
+
+
+def _exported(rules: list[dict], line: str) -> tuple[str, dict[str, str]] | None:
+    """(metric, labels) the JMX exporter makes of one `domain<key=value, ...><>attribute: value` line,
+    as its agent does: the first rule whose pattern matches (wrapped in ^.*(?:...).*$) wins, `$n` in
+    labels are its groups, and an empty label is dropped."""
+    for rule in rules:
+        match = re.fullmatch(rf"^.*(?:{rule['pattern']}).*$", line)
+        if match:
+            labels = {key: re.sub(r"\$(\d+)", lambda g: match.group(int(g.group(1))) or "", value)
+                      for key, value in (rule.get("labels") or {}).items()}
+            return rule["name"], {key: value for key, value in labels.items() if value}
+    return None
+
+
+def _included(patterns: list[str], line: str) -> bool:
+    """Whether includeObjectNames (ObjectName patterns `domain:key=value,*`) let the line's MBean through."""
+    domain, keys = re.match(r"([^<]+)<([^>]*)>", line).groups()
+    props = dict(pair.split("=", 1) for pair in keys.split(", "))
+    for pattern in patterns:
+        want_domain, _, want_keys = pattern.partition(":")
+        wanted = dict(pair.split("=", 1) for pair in want_keys.split(",") if pair != "*")
+        if want_domain == domain and all(props.get(k) == v for k, v in wanted.items()) \
+                and (want_keys.endswith("*") or set(props) == set(wanted)):
+            return True
+    return False
+
+
+def _mbean_lines() -> list[tuple[str, str | None, dict[str, str]]]:
+    """(exporter input, metric it must become or None, its labels) for the MBeans Kafka Connect 4.1 and
+    Debezium 3.3 register for the connectors of debezium/*.json, keys in their registration order."""
+    lines: list[tuple[str, str | None, dict[str, str]]] = []
+    for path in sorted((REPO / "debezium").glob("*.json")):
+        connector = json.loads(path.read_text())
+        name, config = connector["name"], connector["config"]
+        tags = [pair.split("=", 1) for pair in config.get("custom.metric.tags", "").split(",") if pair]
+        server = f"server={config['topic.prefix']}" + "".join(f", {k}={v}" for k, v in tags)
+        task, of_task = f"connector={name}, task=0", {"connector": name, "task": "0"}
+        lines += [
+            (f"kafka.connect<type=connector-metrics, connector={name}><>status: running",
+             "kafka_connect_connector_status", {"connector": name, "status": "running"}),
+            (f"kafka.connect<type=connector-metrics, connector={name}><>connector-class: "
+             "io.debezium.connector.postgresql.PostgresConnector", None, {}),
+            (f"kafka.connect<type=connector-task-metrics, {task}><>status: failed",
+             "kafka_connect_task_status", {**of_task, "status": "failed"}),
+            (f"kafka.connect<type=connect-worker-metrics, connector={name}><>connector-failed-task-count: 0.0",
+             "kafka_connect_worker_connector_tasks", {"connector": name, "state": "failed"}),
+            (f"kafka.connect<type=source-task-metrics, {task}><>source-record-poll-rate: 51.5",
+             "kafka_connect_source_record_poll_rate", of_task),
+            (f"kafka.connect<type=source-task-metrics, {task}><>source-record-write-rate: 50.5",
+             "kafka_connect_source_record_write_rate", of_task),
+            (f"debezium.postgres<type=connector-metrics, context=streaming, {server}><>LastEvent: x", None, {}),
+        ]
+        of_connector = {"server": config["topic.prefix"], "connector": name}
+        for attribute, metric in (("MilliSecondsBehindSource", "milliseconds_behind_source"),
+                                  ("QueueRemainingCapacity", "queue_remaining_capacity"),
+                                  ("QueueTotalCapacity", "queue_total_capacity"),
+                                  ("TotalNumberOfEventsSeen", "events_seen_total"),
+                                  ("Connected", "connected")):
+            lines.append((f"debezium.postgres<type=connector-metrics, context=streaming, {server}><>{attribute}: 1",
+                          f"debezium_postgres_streaming_{metric}", of_connector))
+    return lines
+
+
+def _consumer_metric_names() -> set[str]:
+    """The sample names the consumer's /metrics serves once it has loaded a batch (cdc_consumer.metrics)."""
+    metrics = cdc_consumer.metrics.ConsumerMetrics()
+    metrics.record_batch({"transaction": 2}, {"bank.bank.card": 1}, 0.1, int(time.time() * 1000))
+    metrics.lag.labels("bank.bank.card", "0").set(3)
+    metrics.tombstones.inc()
+    metrics.set_waiting(None)
+    return {sample.name for family in metrics.registry.collect() for sample in family.samples}
+
+
+def _promql_metrics(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (not functions, keywords, labels, ranges or strings)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    return {m.group(1) for m in re.finditer(rf"(?<![\w$:.])({METRIC_NAME})(\s*\()?", text)
+            if not m.group(2) and m.group(1) not in PROMQL_WORDS}
+
+
+def _panels(dashboard: dict) -> list[dict]:
+    return [p for top in dashboard["panels"] for p in [top, *top.get("panels", [])]]
+
+
+def test_prometheus_scrapes_the_consumer_and_connects_jmx_exporter() -> None:
+    services = rendered()["services"]
+    prometheus = services["prometheus"]
+    config_file = next(a.split("=", 1)[1] for a in prometheus["command"] if a.startswith("--config.file="))
+    assert _host_path(prometheus, config_file) == PROMETHEUS_CONFIG
+    targets = set()
+    for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]:
+        assert (job.get("metrics_path", "/metrics"), job.get("scheme", "http")) == ("/metrics", "http"), job
+        for static in job["static_configs"]:
+            targets |= {(job["job_name"], t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1])) for t in static["targets"]}
+    consumer = services["consumer"]
+    consumer_port = int(consumer["environment"]["CONSUMER_METRICS_PORT"])
+    assert consumer_port and f"localhost:{consumer_port}/metrics" in " ".join(consumer["healthcheck"]["test"])
+    _, agent_port, _ = _javaagent(services["connect"])
+    assert {(host, port) for _, host, port in targets} == {("consumer", consumer_port), ("connect", agent_port)}, \
+        f"Prometheus scrapes {sorted(targets)}"
+    assert len({job for job, _, _ in targets}) == 2, "one job per target, so that `up{job=...}` tells them apart"
+    # the agent's port is for Prometheus inside the network: not published, not Connect's REST port
+    assert agent_port not in {t for _, _, t in published(services["connect"])} | {8083}
+
+
+def test_connect_loads_the_jmx_exporter_agent_its_image_downloads() -> None:
+    connect = rendered()["services"]["connect"]
+    download = _jmx_exporter_download()
+    jar, _, rules = _javaagent(connect)
+    assert jar == download["path"], \
+        f"KAFKA_OPTS loads {jar}, docker/connect/Dockerfile puts the agent at {download['path']}"
+    assert _host_path(connect, rules) == JMX_RULES, f"the agent's rules {rules} are not docker/connect/jmx-exporter.yml"
+    opts = connect["environment"]["KAFKA_OPTS"]
+    assert "-Djava.security.auth.login.config=/bank-cdc/connect-rest-jaas.conf" in opts  # REST basic auth
+    assert "-Duser.home=/bank-cdc/home" in opts  # pgjdbc's root.crt
+    assert connect["entrypoint"][-1].rstrip().endswith("exec /docker-entrypoint.sh start")
+
+
+def test_jmx_rules_export_the_connect_and_debezium_mbeans_of_our_connectors() -> None:
+    config = yaml.safe_load(JMX_RULES.read_text())
+    rules = config["rules"]
+    for rule in rules:
+        assert set(rule) <= {"pattern", "name", "value", "type", "labels", "help"}, rule
+        assert re.fullmatch(METRIC_NAME, rule["name"]), \
+            f"{rule['name']!r}: names are literal (the dashboard test reads them)"
+        assert rule["type"] in ("GAUGE", "COUNTER"), rule["name"]
+        # a counter keeps its name in the exposition only when it ends with _total
+        assert (rule["type"] == "COUNTER") == rule["name"].endswith("_total"), rule["name"]
+    for line, metric, labels in _mbean_lines():
+        assert _included(config["includeObjectNames"], line), f"includeObjectNames skips {line}"
+        got = _exported(rules, line)
+        assert (got == (metric, labels)) if metric else got is None, f"{line} -> {got}, wanted {metric} {labels}"
+    # without custom.metric.tags both connectors' Debezium MBeans (one topic.prefix) would share a name
+    debezium = {tuple(sorted(labels.items())) for line, metric, labels in _mbean_lines()
+                if metric == "debezium_postgres_streaming_milliseconds_behind_source"}
+    assert len(debezium) == len(list((REPO / "debezium").glob("*.json"))) >= 2, debezium
+
+
+def test_promql_metric_names_are_read_as_prometheus_does() -> None:
+    assert _promql_metrics('sum by (le) (rate(a_b{job="x y", le=~"1|2"}[$__rate_interval])) / c:d or vector(0)') \
+        == {"a_b", "c:d"}
+    assert _promql_metrics("histogram_quantile(0.95, sum without (pod) (rate(x_bucket[5m]))) > bool 1") == {"x_bucket"}
+
+
+def test_grafana_provisions_the_datasource_and_dashboards_on_disk() -> None:
+    services = rendered()["services"]
+    grafana, prometheus = services["grafana"], services["prometheus"]
+    binds = _binds(grafana)
+    assert binds["/etc/grafana/provisioning/datasources"] == GRAFANA / "provisioning" / "datasources"
+    assert binds["/etc/grafana/provisioning/dashboards"] == GRAFANA / "provisioning" / "dashboards"
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    datasources = [ds for f in sorted((GRAFANA / "provisioning" / "datasources").glob("*.yml"))
+                   for ds in yaml.safe_load(f.read_text())["datasources"]]
+    assert [ds["type"] for ds in datasources] == ["prometheus"]
+    url = urlparse(datasources[0]["url"])
+    listen = next((a.split(":")[-1] for a in prometheus["command"] if a.startswith("--web.listen-address=")), "9090")
+    assert (url.scheme, url.hostname, url.port) == ("http", "prometheus", int(listen))
+    assert int(listen) in {target for _, _, target in published(prometheus)}
+    assert f"localhost:{listen}/" in " ".join(prometheus["healthcheck"]["test"])
+    providers = [p for f in sorted((GRAFANA / "provisioning" / "dashboards").glob("*.yml"))
+                 for p in yaml.safe_load(f.read_text())["providers"]]
+    assert providers, "no dashboard provider"
+    for provider in providers:
+        folder = _host_path(grafana, provider["options"]["path"])
+        assert folder and folder.is_dir(), f"{provider['options']['path']} is no mounted folder of the repository"
+        assert sorted(folder.glob("*.json")) == [GRAFANA / "dashboards" / "bank-cdc.json"]
+    home = _host_path(grafana, grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert home == GRAFANA / "dashboards" / "bank-cdc.json" and home.is_file()
+
+
+def test_dashboard_queries_only_metrics_the_pipeline_exports() -> None:
+    produced = _consumer_metric_names() | {rule["name"] for rule in yaml.safe_load(JMX_RULES.read_text())["rules"]}
+    produced |= {"up"}  # Prometheus's own, per target
+    datasource_uid = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text()
+                                    )["datasources"][0]["uid"]
+    dashboard = json.loads((GRAFANA / "dashboards" / "bank-cdc.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    panels = _panels(dashboard)
+    assert len({p["id"] for p in panels}) == len(panels), "panel ids repeat"
+    queried: set[str] = set()
+    for panel in panels:
+        if panel["type"] == "row":
+            continue
+        assert panel.get("targets"), f"{panel['title']}: no query"
+        for ref in [panel["datasource"], *(t["datasource"] for t in panel["targets"])]:
+            uid = ref["uid"]
+            if uid.startswith("$"):  # a dashboard variable, for a Grafana of your own; ours by default
+                variable = variables[uid.strip("${}")]
+                assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+                uid = variable["current"]["value"]
+            assert (ref["type"], uid) == ("prometheus", datasource_uid), f"{panel['title']}: {ref}"
+        for target in panel["targets"]:
+            names = _promql_metrics(target["expr"])
+            assert names, f"{panel['title']}: {target['expr']!r} selects no metric"
+            assert names <= produced, f"{panel['title']}: nothing exports {sorted(names - produced)}"
+            queried |= names
+    asked = {"cdc_rows_loaded_total", "cdc_partition_lag", "cdc_dead_letters_total", "cdc_batch_seconds_bucket",
+             "debezium_postgres_streaming_milliseconds_behind_source", "kafka_connect_task_status"}
+    assert asked <= queried, f"no panel shows {sorted(asked - queried)}"
+
+
+def test_grafana_admin_password_comes_from_the_environment_only() -> None:
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["grafana"]
+    assert raw["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == \
+        "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD in .env}"
+    assert env_example()["GRAFANA_ADMIN_PASSWORD"] == PLACEHOLDER
+    grafana = rendered(secret_markers())["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == secret_markers()["GRAFANA_ADMIN_PASSWORD"]
+    # no credential in what Grafana and Prometheus read from the repository
+    for path in [*sorted(GRAFANA.rglob("*")), PROMETHEUS_CONFIG]:
+        if path.is_file():
+            found = re.findall(r"password|secureJsonData|basicAuth|bearer|api_?key", path.read_text(), re.I)
+            assert found == [], f"{path.relative_to(REPO)}: {found}"
+    # and Grafana does not create its admin with the .env.example placeholder
+    command = [part.replace("$$", "$") for part in grafana["entrypoint"]]
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for value in ("", PLACEHOLDER):
+        refused = subprocess.run(command, env={**base, "GF_SECURITY_ADMIN_PASSWORD": value},
+                                 capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 1 and "GRAFANA_ADMIN_PASSWORD" in refused.stderr, (value, refused.stderr)
+    started = subprocess.run(command, env={**base, "GF_SECURITY_ADMIN_PASSWORD": "a-real-one"},
+                             capture_output=True, text=True, timeout=30)
+    assert "GRAFANA_ADMIN_PASSWORD" not in started.stderr and "/run.sh" in started.stderr, started.stderr
+
+
+def test_monitoring_ports_follow_their_own_variables_on_loopback() -> None:
+    wanted = {"prometheus": ("PROMETHEUS_PORT", 9090), "grafana": ("GRAFANA_PORT", 3000)}
+    assert {var: env_example().get(var) for var, _ in wanted.values()} == {var: str(p) for var, p in wanted.values()}
+    for env, shift in (({}, 0), ({var: str(20000 + port) for var, port in wanted.values()}, 20000)):
+        services = rendered(env)["services"]
+        for name, (_, port) in wanted.items():
+            assert published(services[name]) == [("127.0.0.1", port + shift, port)], name
+        every = [p for svc in services.values() for _, p, _ in published(svc)]
+        assert len(every) == len(set(every)), f"two services publish one port: {sorted(every)}"
+
+
+def test_consumer_serves_metrics_where_prometheus_scrapes(tmp_path: Path) -> None:
+    """The consumer's compose settings listen on every interface, at the port Prometheus scrapes."""
+    env = {**rendered(secret_markers())["services"]["consumer"]["environment"]}
+    ca = tmp_path / "ca.crt"
+    ca.write_text("")  # the settings check that the CA file exists; nothing connects here
+    env.update({"KAFKA_SSL_CA_LOCATION": str(ca), "CLICKHOUSE_CA_CERT": str(ca)})
+    settings = ConsumerSettings.from_env(env)
+    scraped = {int(t.rsplit(":", 1)[1]) for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+               for static in job["static_configs"] for t in static["targets"] if t.startswith("consumer:")}
+    assert [settings.metrics_port] == sorted(scraped)
+    assert settings.metrics_host == "0.0.0.0", f"/metrics listens on {settings.metrics_host} only, out of reach"
