@@ -48,7 +48,8 @@ def airflow_environment(ctx_env: dict[str, str], state_dir: Path, repo_root: Pat
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(repo_root / "airflow" / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # LocalExecutor whose task processes inherit dbt and the tasks' other imports
+        "AIRFLOW__CORE__EXECUTOR": "bankcdc_ops.executor.WarmLocalExecutor",
         # 2 cores: a handful of task processes, not the default 32
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
