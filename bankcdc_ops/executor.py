@@ -21,6 +21,7 @@ PRELOAD = (
     "dbt.cli.main",
     "dbt.adapters.clickhouse",
     "clickhouse_connect",
+    "pandas",  # clickhouse-connect's first insert imports it to tell DataFrames apart: 1.7 s
     "airflow.providers.clickhousedb.hooks.clickhouse",
     "confluent_kafka.admin",
     "psycopg2",
