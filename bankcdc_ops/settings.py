@@ -16,6 +16,7 @@ from bankcdc_ops.errors import ParamError
 POSTGRES_CONN_ID = "postgres_bank"
 CLICKHOUSE_CONN_ID = "clickhouse_dwh"            # transformer: reads raw, owns stg/ods/marts, appends monitoring
 CLICKHOUSE_RAW_CONN_ID = "clickhouse_raw_loader"  # loader: the only role that writes raw (pg_to_ch)
+CLICKHOUSE_ANALYST_CONN_ID = "clickhouse_analyst"  # analyst: the fraud pages in the Airflow UI
 KAFKA_CONN_ID = "kafka_default"
 CONNECT_CONN_ID = "kafka_connect"
 AIRFLOW_API_CONN_ID = "airflow_api"              # Airflow's REST API, to write the notes of DAG runs

@@ -61,6 +61,9 @@ def airflow_connections(settings: StackSettings, secrets: Mapping[str, str]) -> 
                           "login": "bank_reader", "password": secrets["BANK_READER_DB_PASSWORD"]},
         "clickhouse_dwh": {"conn_type": "clickhousedb", "host": HOST, "port": settings.clickhouse_port,
                            "login": "transformer", "password": secrets["CLICKHOUSE_TRANSFORMER_PASSWORD"]},
+        # the fraud pages in the Airflow UI (bankcdc_ops.ui): marts and masked dimensions only
+        "clickhouse_analyst": {"conn_type": "clickhousedb", "host": HOST, "port": settings.clickhouse_port,
+                               "login": "analyst", "password": secrets["CLICKHOUSE_ANALYST_PASSWORD"]},
         # pg_to_ch backfills write raw tables: the loader role, not the transformer
         "clickhouse_raw_loader": {"conn_type": "clickhousedb", "host": HOST, "port": settings.clickhouse_port,
                                   "login": "loader", "password": secrets["CLICKHOUSE_LOADER_PASSWORD"]},
