@@ -116,7 +116,8 @@ def chart_series(chart: Chart, rows: Iterable[tuple]) -> dict[str, Any]:
 
 
 def run_link(run_id: str) -> str:
-    """The Airflow UI page of a cdc_monitoring run, relative to the UI's base URL."""
+    """The Airflow UI page of a cdc_monitoring run, relative to the plugin's pages (which sit one
+    level under Airflow's base URL: /bankcdc/lag)."""
     from urllib.parse import quote
 
-    return f"dags/{MONITORING_DAG}/runs/{quote(run_id, safe='')}"
+    return f"../dags/{MONITORING_DAG}/runs/{quote(run_id, safe='')}"

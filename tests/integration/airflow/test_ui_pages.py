@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from urllib.parse import quote
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_ops.ui.lag import STAGES
 from bankcdc_stack.stack import Stack
 
-from .conftest import REPO, DagTestRun, dag_test
+from .conftest import REPO, DagTestRun, airflow_cli, dag_test
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(os.environ.get("BANKCDC_TEST_ARTIFACTS", REPO / ".state" / "test" / "artifacts"))
@@ -138,7 +139,7 @@ def test_lag_page_shows_every_stage_and_charts_monitoring_figures(logged_in, mon
         assert STAGES[stage] in card.text and state.upper() in card.text.upper()
         if state == "breached":
             link = card.find_element("css selector", "a.failing-run")
-            assert "dags/cdc_monitoring/runs/" in link.get_attribute("href")
+            assert link.get_attribute("href").startswith(f"{airflow_url}/dags/cdc_monitoring/runs/")
     figures = ch_admin.query("SELECT count() FROM monitoring.cdc_lag WHERE stage = 'replication_slot' "
                              "AND metric = 'lag_bytes' AND ts >= now64(3) - INTERVAL 1 HOUR").result_rows[0][0]
     assert figures > 0, "cdc_monitoring recorded no slot lag: the chart would prove nothing"
@@ -203,3 +204,31 @@ def test_case_queue_and_a_case_with_its_evidence(logged_in, monitored: DagTestRu
     assert int(driver.find_element("css selector", "#timeline").get_attribute("data-points")) >= len(transaction_ids)
     assert _css(driver, "#timeline .scatterlayer .point"), "the timeline chart has points"
     _screenshot(driver, "fraud-case")
+
+
+@pytest.fixture
+def end_to_end_breached(stack_env: dict[str, str], monitored: DagTestRun) -> Iterator[DagTestRun]:
+    """A cdc_monitoring run that failed: the end-to-end threshold set to 0 s for it."""
+    out = airflow_cli(stack_env, "variables", "set", "cdc_max_end_to_end_seconds", "0", timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    try:
+        run = dag_test(stack_env, "cdc_monitoring")
+    finally:
+        out = airflow_cli(stack_env, "variables", "delete", "cdc_max_end_to_end_seconds", timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+    assert run.state == "failed" and run.run_id, run.tail()
+    yield run
+
+
+def test_a_breached_stage_is_red_and_links_its_failing_run(logged_in, end_to_end_breached: DagTestRun,
+                                                          airflow_url: str) -> None:
+    driver = logged_in
+    _open_in_airflow(driver, airflow_url, "cdc-lag", "hour")
+    card = _css(driver, "#stages .stage[data-stage=end_to_end]")[0]
+    assert (card.get_attribute("data-state"), card.get_attribute("data-colour")) == ("breached", "red")
+    assert "heartbeat_age_seconds" in card.text
+    link = card.find_element("css selector", "a.failing-run")
+    assert link.get_attribute("href") == \
+        f"{airflow_url}/dags/cdc_monitoring/runs/{quote(end_to_end_breached.run_id, safe='')}"
+    assert end_to_end_breached.run_id in link.text
+    _screenshot(driver, "cdc-lag-breached")

@@ -45,7 +45,7 @@ def test_series_sql_buckets_only_long_ranges() -> None:
 
 def test_run_link_escapes_the_run_id() -> None:
     assert lag.run_link("manual__2026-12-01T12:00:00+00:00") == \
-        "dags/cdc_monitoring/runs/manual__2026-12-01T12%3A00%3A00%2B00%3A00"
+        "../dags/cdc_monitoring/runs/manual__2026-12-01T12%3A00%3A00%2B00%3A00"
 
 
 def test_queue_reads_only_known_marts() -> None:
