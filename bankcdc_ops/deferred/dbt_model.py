@@ -73,7 +73,7 @@ def _fetch(dag_id: str, run_id: str, build_task_id: str) -> BuildSnapshot:
 class DbtModelTrigger(BaseTrigger):
     """Ends the model's task with its result from the run's build (see the module docstring)."""
 
-    def __init__(self, model: str, build_task_id: str = BUILD_TASK_ID, poll_seconds: float = 2.0,
+    def __init__(self, model: str, build_task_id: str = BUILD_TASK_ID, poll_seconds: float = 1.0,
                  dag_id: str | None = None, run_id: str | None = None) -> None:
         super().__init__()
         self.model, self.build_task_id, self.poll_seconds = model, build_task_id, poll_seconds
