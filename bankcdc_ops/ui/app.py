@@ -13,7 +13,7 @@ import logging
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -34,23 +34,17 @@ class ClickHouseClients:
     """One clickhouse-connect client per Airflow connection, made at first use and dropped when
     a query fails, so a restarted ClickHouse or a changed connection is picked up."""
 
-    def __init__(self, factory: Callable[[str], Any] | None = None) -> None:
-        self._factory = factory
+    def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _make(self, conn_id: str) -> Any:
-        if self._factory is not None:
-            return self._factory(conn_id)
+    def query(self, conn_id: str, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         from bankcdc_ops.connections import clickhouse
 
-        return clickhouse(conn_id)
-
-    def query(self, conn_id: str, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         with self._lock:
             client = self._clients.get(conn_id)
             if client is None:
-                client = self._clients[conn_id] = self._make(conn_id)
+                client = self._clients[conn_id] = clickhouse(conn_id)
         try:
             return client.query(sql, parameters=parameters or {}).result_rows
         except Exception:
@@ -60,15 +54,11 @@ class ClickHouseClients:
             raise
 
 
-def _user_dependency() -> Callable[..., Any]:
+def create_app() -> FastAPI:
     from airflow.api_fastapi.core_api.security import get_user
 
-    return get_user
-
-
-def create_app(clients: ClickHouseClients | None = None, user: Callable[..., Any] | None = None) -> FastAPI:
-    clients = clients or ClickHouseClients()
-    logged_in = Depends(user or _user_dependency())
+    clients = ClickHouseClients()
+    logged_in = Depends(get_user)
     app = FastAPI(title="bank-cdc", description="CDC lag charts and the fraud case queue", docs_url=None,
                   redoc_url=None, openapi_url=None)
 
