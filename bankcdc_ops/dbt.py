@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from bankcdc_ops.dbt_build import (FULL_TEST_SUITE, INCREMENTAL_BUILD, MODELS_XCOM_KEY, BuildOutcome,
                                    previous_build, profile_variables, record_build, run_build, run_settings,
@@ -24,14 +24,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def profile_environment(conn_id: str = CLICKHOUSE_CONN_ID) -> dict[str, str]:
+def profile_environment(conn_id: str = CLICKHOUSE_CONN_ID,
+                        get_connection: Callable[[str], Any] | None = None) -> dict[str, str]:
     """dbt/profiles.yml's variables from the ClickHouse connection (HTTP interface; HTTPS with its
-    extra `secure`, trusting its extra `ca_cert`, see bankcdc_ops.connections.clickhouse_tls)."""
-    from airflow.sdk import Connection
-
+    extra `secure`, trusting its extra `ca_cert`, see bankcdc_ops.connections.clickhouse_tls).
+    `get_connection` looks the connection up (default: the Task SDK's, inside a task)."""
     from bankcdc_ops.connections import clickhouse_tls
 
-    conn = Connection.get(conn_id)
+    if get_connection is None:
+        from airflow.sdk import Connection
+
+        get_connection = Connection.get
+    conn = get_connection(conn_id)
     secure, ca_cert = clickhouse_tls(conn.extra_dejson or {}, conn_id)
     return {**profile_variables(conn.host or "localhost", conn.port or 8123, conn.login or "", conn.password or "",
                                 secure), **trust_variables(ca_cert)}
