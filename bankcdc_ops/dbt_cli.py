@@ -1,7 +1,7 @@
 """The dbt project run by hand, by tests and by benchmarks: the `dbt` CLI of this interpreter's
 environment, with dbt/profiles.yml (connection from environment variables) and a private
 target/log directory per caller, so runs at the same time never share dbt's artefacts.
-(Airflow runs the same project through Cosmos, see bankcdc_ops.dbt.)
+(Airflow runs the same project in its task processes, see bankcdc_ops.dbt.)
 """
 
 from __future__ import annotations
