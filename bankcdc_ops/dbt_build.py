@@ -151,6 +151,14 @@ INCREMENTAL_BUILD = DbtCommand(("build", "--exclude", f"tag:{FULL_SUITE_TAG}"), 
 FULL_TEST_SUITE = DbtCommand(("test",))
 
 
+def _invocation_args(command: DbtCommand, run_dir: Path) -> list[str]:
+    """dbt's arguments for `command` on the project, with its artefacts and logs in run_dir."""
+    project = str(dbt_project_dir())
+    return [*command.args, "--project-dir", project, "--profiles-dir", project, "--target-path", str(run_dir),
+            "--log-path", str(run_dir / "logs"), "--no-use-colors", "--no-send-anonymous-usage-stats",
+            *(["--quiet"] if command.quiet else [])]
+
+
 def run_build(command: DbtCommand, env: dict[str, str], publish: Callable[[dict[str, Any]], None],
               label: str, target: WarmTarget | None = None) -> BuildOutcome:
     """`dbt <command>` once, in this process; `publish` then receives every model's result at once.
@@ -184,10 +192,7 @@ def run_build(command: DbtCommand, env: dict[str, str], publish: Callable[[dict[
         while (item := finished.get()) is not None:
             tracker().node_finished(*item)
 
-    project = str(dbt_project_dir())
-    args = [*command.args, "--project-dir", project, "--profiles-dir", project, "--target-path", str(run_dir),
-            "--log-path", str(run_dir / "logs"), "--no-use-colors", "--no-send-anonymous-usage-stats",
-            *(["--quiet"] if command.quiet else [])]
+    args = _invocation_args(command, run_dir)
     thread = threading.Thread(target=collector, name="dbt-progress", daemon=True)
     thread.start()
     started, cpu = time.monotonic(), _cpu_seconds()
@@ -223,10 +228,7 @@ def warm_up(env: dict[str, str], target: WarmTarget | None = None) -> bool:
     run_dir = target.open("warm-up")
     try:
         with _environment(env):
-            result = dbtRunner().invoke(["parse", "--project-dir", str(dbt_project_dir()), "--profiles-dir",
-                                         str(dbt_project_dir()), "--target-path", str(run_dir), "--log-path",
-                                         str(run_dir / "logs"), "--quiet", "--no-use-colors",
-                                         "--no-send-anonymous-usage-stats"])
+            result = dbtRunner().invoke(_invocation_args(DbtCommand(("parse",), quiet=True), run_dir))
     finally:
         target.close(run_dir, keep_state=False)
     if result.exception is not None:
