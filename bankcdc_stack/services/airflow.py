@@ -20,6 +20,7 @@ from bankcdc_stack.settings import HOST
 from bankcdc_ops.settings import DBT_POOL
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+SPARSE_POLLING = ("dag-processor", "triggerer")  # started through bankcdc_ops.sparse_polling
 DBT_SOURCES = ("*.yml", "*.sql", "*.md")
 DBT_ARTEFACTS = {"target", "logs", "dbt_packages"}
 
@@ -193,7 +194,9 @@ class AirflowService(Service):
             if components is not None and component not in components:
                 continue
             # supervised: a component that exits (PostgreSQL, its metadata DB, went away) starts again
-            argv = [sys.executable, "-m", "bankcdc_stack.supervise", "--", sys.executable, "-m", "airflow", component]
+            # the dag-processor and triggerer with their metadata-DB housekeeping spaced out
+            module = "bankcdc_ops.sparse_polling" if component in SPARSE_POLLING else "airflow"
+            argv = [sys.executable, "-m", "bankcdc_stack.supervise", "--", sys.executable, "-m", module, component]
             if component == "api-server":
                 argv += ["--host", HOST, "--port", str(self.settings.airflow_port), "--workers", "1"]
             elif component in ("scheduler", "triggerer"):
