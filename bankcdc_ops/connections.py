@@ -5,8 +5,11 @@ Credentials stay inside the Connection objects and the client libraries; nothing
 
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import TYPE_CHECKING, Any, Mapping
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from bankcdc_ops.errors import ParamError, SourceUnavailableError
 from bankcdc_ops.settings import CLICKHOUSE_CONN_ID, CONNECT_CONN_ID, KAFKA_CONN_ID, POSTGRES_CONN_ID
@@ -54,6 +57,42 @@ def clickhouse(conn_id: str = CLICKHOUSE_CONN_ID) -> "Client":
         return hook.get_client()
     except ClickHouseError as exc:
         raise SourceUnavailableError(f"ClickHouse (connection {conn_id}) did not answer: {exc}") from exc
+
+
+_idle_clients: dict[str, tuple[str, list["Client"]]] = {}  # conn_id -> (fingerprint, idle clients)
+_idle_lock = threading.Lock()
+
+
+@contextmanager
+def reused_clickhouse(conn_id: str = CLICKHOUSE_CONN_ID) -> Iterator["Client"]:
+    """A clickhouse() client for a long-lived process (the triggerer's stage checks): it is kept
+    after use and lent again while the connection is unchanged, since building one costs two
+    queries. The connection is looked up on every call; once it changes, the clients built from
+    the old one are closed. A client whose use raised is closed, not kept. One client is never
+    lent to two callers at once."""
+    fingerprint = hashlib.sha256(_connection(conn_id).get_uri().encode()).hexdigest()
+    with _idle_lock:
+        kept_for, idle = _idle_clients.get(conn_id, (fingerprint, []))
+        stale = idle if kept_for != fingerprint else []
+        idle = [] if stale else idle
+        client = idle.pop() if idle else None
+        _idle_clients[conn_id] = (fingerprint, idle)
+    for old in stale:
+        old.close()
+    if client is None:
+        client = clickhouse(conn_id)
+    try:
+        yield client
+    except BaseException:
+        client.close()
+        raise
+    with _idle_lock:
+        kept_for, idle = _idle_clients[conn_id]
+        if kept_for == fingerprint:
+            idle.append(client)
+            client = None
+    if client is not None:
+        client.close()
 
 
 LIBPQ_TLS = ("sslmode", "sslrootcert")

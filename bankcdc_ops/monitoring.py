@@ -65,17 +65,14 @@ def _fmt(value: float) -> str:
 
 def record(figures: Iterable[Figure], dag_run_id: str) -> int:
     """Append figures to monitoring.cdc_lag; returns how many."""
-    from bankcdc_ops.connections import clickhouse
+    from bankcdc_ops.connections import reused_clickhouse
 
     rows = [[f.ts, f.stage, f.metric, f.subject, f.value, f.threshold, int(f.breached), f.detail, dag_run_id,
              f.state] for f in figures]
     if not rows:
         return 0
-    client = clickhouse()
-    try:
+    with reused_clickhouse() as client:
         client.insert(MONITORING_TABLE, rows, column_names=COLUMNS)
-    finally:
-        client.close()
     return len(rows)
 
 

@@ -169,18 +169,15 @@ def kafka_figures() -> list[Figure]:
 
 def clickhouse_freshness_figures() -> list[Figure]:
     """Per raw table: age of the newest change loaded (its commit time in PostgreSQL to now)."""
-    from bankcdc_ops.connections import clickhouse
+    from bankcdc_ops.connections import reused_clickhouse
 
     limit = read_threshold("cdc_max_freshness_seconds")
-    client = clickhouse()
-    try:
+    with reused_clickhouse() as client:
         selects = " UNION ALL ".join(
             f"SELECT '{t.name}' AS tbl, count() AS n, max(_source_ts) AS newest, max(_loaded_at) AS loaded, "
             f"now64(3) AS now FROM {t.raw_relation}" for t in TABLES.values())
         rows = client.query(selects).result_rows
         dead = client.query("SELECT count() FROM raw._dead_letter").result_rows[0][0]
-    finally:
-        client.close()
     figures = []
     for table, count, newest, loaded, now in sorted(rows):
         if not count:
@@ -207,7 +204,7 @@ def end_to_end_figures(wait_seconds: float = 15.0) -> list[Figure]:
     * transit_seconds: commit time -> load time of the heartbeat PostgreSQL holds now, once it
       arrives (waits up to `wait_seconds` for it).
     """
-    from bankcdc_ops.connections import clickhouse, postgres
+    from bankcdc_ops.connections import postgres, reused_clickhouse
 
     limit = read_threshold("cdc_max_end_to_end_seconds")
     pg = postgres()
@@ -218,9 +215,8 @@ def end_to_end_figures(wait_seconds: float = 15.0) -> list[Figure]:
     finally:
         pg.close()
     expected = set(expected_connectors())
-    client = clickhouse()
     figures = []
-    try:
+    with reused_clickhouse() as client:
         for source in sorted(expected | set(pg_beats)):
             beat = pg_beats.get(source)
             if beat is None:
@@ -245,8 +241,6 @@ def end_to_end_figures(wait_seconds: float = 15.0) -> list[Figure]:
             figures.append(Figure("end_to_end", "transit_seconds", source, (loaded_at - beat_at).total_seconds(),
                                   limit, "cdc_max_end_to_end_seconds",
                                   detail=f"committed {beat_at:%H:%M:%S.%f}, loaded {loaded_at:%H:%M:%S.%f}"))
-    finally:
-        client.close()
     return figures
 
 
@@ -275,18 +269,15 @@ def ods_build_figures() -> list[Figure]:
 
     Before the first build, soon after the pipeline started (its first heartbeat in ClickHouse,
     less than cdc_max_ods_build_age_seconds ago), both are *warming*, not breached."""
-    from bankcdc_ops.connections import clickhouse
+    from bankcdc_ops.connections import reused_clickhouse
 
     limit = read_threshold("cdc_max_ods_build_age_seconds")
     source_limit = read_threshold("cdc_max_ods_source_age_seconds")
-    client = clickhouse()
-    try:
+    with reused_clickhouse() as client:
         builds, newest, instant, now = client.query(
             f"SELECT count(), max(finished_at), max(source_instant), now64(3) FROM {ODS_BUILD_TABLE} "
             "WHERE status = 'success'").result_rows[0]
         started, beats = client.query("SELECT min(_loaded_at), count() FROM raw.heartbeat").result_rows[0]
-    finally:
-        client.close()
     if not builds:
         running = (now - started).total_seconds() if beats else 0.0
         warming = running < limit
