@@ -16,6 +16,7 @@ Modules, one responsibility each:
     dbt_cli          the dbt CLI for people, tests and benchmarks (dbt/profiles.yml)
     run_notes        the run's note in the Airflow UI
     executor         LocalExecutor forking task processes with dbt and the clients warm
+    sparse_polling   the dag-processor and triggerer, polling the metadata database less often
     deferred         the tasks that run in the triggerer (model tasks, stage checks)
     ui               the CDC lag and fraud case pages in the Airflow UI
 Heavy client libraries are imported inside functions, so importing a module is cheap at DAG parse time.
