@@ -163,9 +163,8 @@ def run_build(command: DbtCommand, env: dict[str, str], publish: Callable[[dict[
               label: str, target: WarmTarget | None = None) -> BuildOutcome:
     """`dbt <command>` once, in this process; `publish` then receives every model's result at once.
 
-    Once, not model by model: each task the triggerer ends makes the scheduler ask the
-    dag-processor for the task's callbacks, one parse of the DAG file per batch; the model tasks
-    of a run ending together cost one parse instead of one per model."""
+    Once, not model by model: the model tasks of a run then end together, after one read of the
+    published results between them (bankcdc_ops.deferred.dbt_model)."""
     from dbt.cli.main import dbtRunner
 
     target = target or WarmTarget()
