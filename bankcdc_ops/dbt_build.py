@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 from bankcdc_ops.dbt_manifest import dbt_state_dir, load_graph
 from bankcdc_ops.dbt_progress import BuildProgress, ModelResult
 from bankcdc_ops.settings import ODS_BUILD_TABLE, dbt_project_dir
+from bankcdc_ops.utc import aware_utc
 
 
 MODELS_XCOM_KEY = "dbt_models"
@@ -250,11 +251,7 @@ def previous_build(ch: Any) -> PreviousBuild:
         "WHERE status = 'success' AND source_instant > toDateTime64(0, 6, 'UTC')").result_rows[0]
     if not count:
         return PreviousBuild(None, None)
-    return PreviousBuild(_aware(source), _aware(loaded))
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
+    return PreviousBuild(aware_utc(source), aware_utc(loaded))
 
 
 BUILD_COLUMNS = ["finished_at", "started_at", "dag_run_id", "models", "status", "failed", "source_instant",

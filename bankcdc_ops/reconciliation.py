@@ -24,6 +24,7 @@ from typing import Any
 
 from bankcdc_ops.errors import NothingToReconcile, ReconciliationError
 from bankcdc_ops.tables import SourceTable, source_table
+from bankcdc_ops.utc import naive_utc
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
@@ -58,11 +59,7 @@ def _ch_aggregates(table: SourceTable, bucket: str) -> str:
 
 def _norm(value: Any) -> Any:
     """Datetimes as naive UTC; numbers compare as numbers already (Decimal(5) == 5)."""
-    return _naive_utc(value) if isinstance(value, dt.datetime) else value
-
-
-def _naive_utc(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    return naive_utc(value) if isinstance(value, dt.datetime) else value
 
 
 @dataclass
@@ -101,7 +98,7 @@ class Reconciler:
         self.table, self.pg, self.ch = table, pg, ch
 
     def run(self, source_instant: dt.datetime, settle_seconds: float, lookback_days: int = 0) -> TableReport:
-        cutoff = _naive_utc(source_instant)
+        cutoff = naive_utc(source_instant)
         changed_since = cutoff - dt.timedelta(seconds=settle_seconds)
         since = (dt.datetime.combine(cutoff.date() - dt.timedelta(days=lookback_days - 1), dt.time())
                  if lookback_days > 0 else EPOCH)
@@ -173,7 +170,7 @@ class Reconciler:
                 diffs.append(KeyDiff(key, "missing_in_ods", p[:-1], None))
             elif tuple(p[1:-1]) != tuple(o[1:]):
                 diffs.append(KeyDiff(key, "differs", p[:-1], o))
-        return diffs, {key: _naive_utc(row[-1]) for key, row in pg.items()}
+        return diffs, {key: naive_utc(row[-1]) for key, row in pg.items()}
 
     def _excuse_in_flight(self, diffs: list[KeyDiff], pg_updated: dict[int, dt.datetime],
                           changed_since: dt.datetime) -> tuple[list[KeyDiff], int]:
@@ -199,7 +196,7 @@ class Reconciler:
 
 def _bucket(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return _naive_utc(value)
+        return naive_utc(value)
     return value
 
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from bankcdc_ops.errors import SourceInstantError, SourceInstantPending
+from bankcdc_ops.utc import aware_utc
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
-UTC = dt.timezone.utc
 ORDER_MARGIN = dt.timedelta(seconds=1)
 HEARTBEAT_TABLE = "cdc.heartbeat"  # each connector upserts its own row (source = connector name)
 
@@ -102,10 +102,6 @@ class _Loaded:
     newest: dt.datetime | None       # newest commit time in raw
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _loaded_progress(ch: "Client", connectors: Iterable[Connector]) -> dict[tuple[str, int], _Loaded]:
     """Per (topic, partition): the raw table's stream_progress projection (clickhouse_init/25_*)."""
     tables = sorted({Connector.raw_table(t) for c in connectors for t in c.topics})
@@ -114,13 +110,13 @@ def _loaded_progress(ch: "Client", connectors: Iterable[Connector]) -> dict[tupl
     sql = " UNION ALL ".join(
         f"SELECT _topic, _partition, max(_offset), max(_source_ts) FROM raw.`{t}` GROUP BY _topic, _partition"
         for t in tables)
-    return {(topic, int(p)): _Loaded(int(offset) + 1, _aware(newest))
+    return {(topic, int(p)): _Loaded(int(offset) + 1, aware_utc(newest))
             for topic, p, offset, newest in ch.query(sql).result_rows}
 
 
 def _heartbeats(ch: "Client") -> dict[str, dt.datetime]:
     rows = ch.query("SELECT source, max(_source_ts) FROM raw.heartbeat GROUP BY source").result_rows
-    return {source: _aware(newest) for source, newest in rows}
+    return {source: aware_utc(newest) for source, newest in rows}
 
 
 def _kafka_offsets(admin: Any, group: str, topics: list[str]) -> tuple[dict, dict]:
@@ -174,7 +170,7 @@ def choose(ch: "Client", admin: Any, connectors: list[Connector], group: str,
            previous: dt.datetime | None) -> SourceInstant:
     """The run's source instant. Raises SourceInstantPending while a stream has nothing to go by,
     SourceInstantError when Kafka does not answer."""
-    loaded_upper_bound = _aware(ch.query("SELECT now64(6)").result_rows[0][0])
+    loaded_upper_bound = aware_utc(ch.query("SELECT now64(6)").result_rows[0][0])
     loaded = _loaded_progress(ch, connectors)
     heartbeats = _heartbeats(ch)
     committed, ends = _kafka_offsets(admin, group, [t for c in connectors for t in c.topics])
@@ -185,6 +181,6 @@ def choose(ch: "Client", admin: Any, connectors: list[Connector], group: str,
         raise SourceInstantPending(f"no source instant yet: nothing loaded and no heartbeat for {waiting}")
     limited_by = min(marks, key=lambda m: m.watermark)
     instant = min(limited_by.watermark, loaded_upper_bound)
-    if previous is not None and _aware(previous) > instant:
-        instant = _aware(previous)
+    if previous is not None and aware_utc(previous) > instant:
+        instant = aware_utc(previous)
     return SourceInstant(instant, loaded_upper_bound, limited_by, tuple(marks))

@@ -6,15 +6,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+from bankcdc_ops.utc import aware_utc
 
 
 def jsonable(value: Any) -> Any:
     """Datetimes as ISO 8601 in UTC (ClickHouse's naive ones are UTC), decimals as exact strings."""
     if isinstance(value, dt.datetime):
-        return _utc(value).isoformat()
+        return aware_utc(value).isoformat()
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (list, tuple)):
@@ -24,4 +22,4 @@ def jsonable(value: Any) -> Any:
 
 def plot_time(value: dt.datetime) -> str:
     """A chart's time in UTC, without an offset: plotly.js reads date strings as wall-clock time."""
-    return _utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return aware_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
