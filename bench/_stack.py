@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import clickhouse_connect
@@ -10,14 +11,24 @@ import clickhouse_connect
 from bankcdc_stack.stack import Stack
 
 
-def healthy_stack() -> Stack | None:
-    """The local stack when every part but the filler is healthy; else None, having said which are not."""
+def healthy_stack(wait_seconds: float = 60) -> Stack | None:
+    """The local stack once every part but the filler is healthy; else None, having said which are not.
+
+    Waits up to `wait_seconds` for a part that is running but not healthy: right after `./stack up`
+    the first runs of every DAG start at once, and the api-server's health check can time out.
+    """
     stack = Stack()
-    down = [row.name for row in stack.status() if not row.health.ok and row.name != "filler"]
-    if down:
-        print(f"error: start the stack first (./stack up); not healthy: {', '.join(down)}", file=sys.stderr)
-        return None
-    return stack
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        rows = [row for row in stack.status() if not row.health.ok and row.name != "filler"]
+        if not rows:
+            return stack
+        stopped = [row.name for row in rows if not any(row.pids)]
+        if stopped or time.monotonic() > deadline:
+            details = ", ".join(f"{row.name} ({row.health.detail})" for row in rows)
+            print(f"error: start the stack first (./stack up); not healthy: {details}", file=sys.stderr)
+            return None
+        time.sleep(2)
 
 
 def clickhouse_admin(env: dict[str, str], **settings: Any) -> Any:
