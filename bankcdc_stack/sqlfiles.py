@@ -1,5 +1,5 @@
-"""ClickHouse DDL of the local stack: clickhouse_init/ applied statement by statement, and the
-one-time upgrades of tables an older version of the project made."""
+"""ClickHouse DDL of the local stack: clickhouse_init/ applied as written, and the one-time
+upgrades of tables an older version of the project made."""
 
 from __future__ import annotations
 
@@ -8,27 +8,12 @@ from pathlib import Path
 
 import clickhouse_connect
 
-_COMMENT = re.compile(r"^\s*--.*$", re.MULTILINE)
-
-
-def statements(text: str) -> list[str]:
-    """Statements of a SQL file: `--` comment lines dropped, split on `;` at the end of a line."""
-    body = _COMMENT.sub("", text)
-    return [part.strip() for part in re.split(r";\s*$", body, flags=re.MULTILINE) if part.strip()]
+from bankcdc_stack.clickhouse_ddl import apply_folder
 
 
 def apply_clickhouse_folder(folder: Path, host: str, port: int, user: str, password: str) -> int:
-    client = clickhouse_connect.get_client(host=host, port=port, username=user, password=password,
-                                           autogenerate_session_id=False)
-    count = 0
-    try:
-        for path in sorted(folder.glob("*.sql")):
-            for statement in statements(path.read_text()):
-                client.command(statement)
-                count += 1
-    finally:
-        client.close()
-    return count
+    """`folder`'s DDL as written, for the local stack's one server (bankcdc_stack.clickhouse_ddl)."""
+    return apply_folder(folder, {"host": host, "port": port, "username": user, "password": password})
 
 
 _PARTITION_BY = re.compile(r"\sPARTITION BY .*?(?=\s(?:PRIMARY KEY|ORDER BY|TTL|SETTINGS)\s)", re.DOTALL)
