@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 def profile_environment(conn_id: str = CLICKHOUSE_CONN_ID,
                         get_connection: Callable[[str], Any] | None = None) -> dict[str, str]:
     """dbt/profiles.yml's variables from the ClickHouse connection (HTTP interface; HTTPS with its
-    extra `secure`, trusting its extra `ca_cert`, see bankcdc_ops.connections.clickhouse_tls).
+    extra `secure`, trusting its extra `ca_cert`, see bankcdc_ops.connections.clickhouse_tls; a
+    replicated cluster with its extra `cluster`, docker-compose.cluster.yml).
     `get_connection` looks the connection up (default: the Task SDK's, inside a task)."""
     from bankcdc_ops.connections import clickhouse_tls
 
@@ -36,9 +37,10 @@ def profile_environment(conn_id: str = CLICKHOUSE_CONN_ID,
 
         get_connection = Connection.get
     conn = get_connection(conn_id)
-    secure, ca_cert = clickhouse_tls(conn.extra_dejson or {}, conn_id)
+    extra = conn.extra_dejson or {}
+    secure, ca_cert = clickhouse_tls(extra, conn_id)
     return {**profile_variables(conn.host or "localhost", conn.port or 8123, conn.login or "", conn.password or "",
-                                secure), **trust_variables(ca_cert)}
+                                secure, str(extra.get("cluster") or "").strip()), **trust_variables(ca_cert)}
 
 
 def incremental_build(context: dict[str, Any]) -> dict[str, Any]:

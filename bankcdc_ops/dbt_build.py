@@ -37,13 +37,14 @@ WARM_FILES = ("partial_parse.msgpack", "manifest.json")
 SETTING_PREFIX = "BANKCDC_DBT_"
 
 
-def profile_variables(host: str, port: int | str, user: str, password: str, secure: bool = False) -> dict[str, str]:
+def profile_variables(host: str, port: int | str, user: str, password: str, secure: bool = False,
+                      cluster: str = "") -> dict[str, str]:
     """dbt/profiles.yml's variables, every one set explicitly: dbt keeps its partial parse only
     while the profile renders from the same variables, so the install-time `dbt parse` and every
-    build must pass exactly these."""
+    build must pass exactly these. `cluster` names the replicated cluster ("" for one server)."""
     return {"DBT_TARGET": "dev", "CLICKHOUSE_HOST": host, "CLICKHOUSE_PORT": str(port),
             "CLICKHOUSE_TRANSFORMER_USER": user, "CLICKHOUSE_TRANSFORMER_PASSWORD": password,
-            "CLICKHOUSE_SECURE": str(bool(secure))}
+            "CLICKHOUSE_SECURE": str(bool(secure)), "CLICKHOUSE_CLUSTER": cluster}
 
 
 def trust_variables(ca_cert: str) -> dict[str, str]:

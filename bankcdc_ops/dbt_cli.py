@@ -43,7 +43,8 @@ def dbt_executable() -> Path:
 
 def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
     """Environment for one dbt process: the stack's addresses and transformer password (HTTPS with
-    CLICKHOUSE_SECURE, trusting CLICKHOUSE_CA_CERT), no telemetry, logs and artefacts under work_dir."""
+    CLICKHOUSE_SECURE, trusting CLICKHOUSE_CA_CERT; the replicated cluster CLICKHOUSE_CLUSTER, if
+    any), no telemetry, logs and artefacts under work_dir."""
     missing = [name for name in PROFILE_VARS if not stack_env.get(name)]
     if missing:
         raise KeyError(f"stack environment lacks {', '.join(missing)} (eval \"$(./stack env)\")")
@@ -56,7 +57,8 @@ def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
         raise ParamError(f"CLICKHOUSE_SECURE={secure!r} is invalid: set it to true (HTTPS) or false (HTTP)")
     env = {**os.environ, **stack_env}
     env.update(profile_variables(stack_env["CLICKHOUSE_HOST"], port, "transformer",
-                                 stack_env["CLICKHOUSE_TRANSFORMER_PASSWORD"], FLAGS[secure]))
+                                 stack_env["CLICKHOUSE_TRANSFORMER_PASSWORD"], FLAGS[secure],
+                                 stack_env.get("CLICKHOUSE_CLUSTER", "").strip()))
     if FLAGS[secure]:
         env.update(trust_variables(stack_env.get("CLICKHOUSE_CA_CERT", "").strip()))
     env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_LOG_PATH=str(work_dir / "logs"),

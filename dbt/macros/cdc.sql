@@ -69,7 +69,7 @@
 {%- endmacro %}
 
 {% macro create_watermark_relation() -%}
-    create table if not exists {{ watermark_relation() }}
+    create table if not exists {{ watermark_relation() }}{{ on_cluster() }}
     (
         model               String,
         upper_bound         DateTime64(6, 'UTC'),
@@ -77,14 +77,14 @@
         dbt_run_id          String,
         recorded_at         DateTime64(6, 'UTC') default now64(6)
     )
-    engine = MergeTree
+    engine = {{ cluster_engine('MergeTree') }}
     order by (model, upper_bound)
     ttl toDateTime(recorded_at) + interval 30 day
 {%- endmacro %}
 
 {#- Watermark tables made before source_upper_bound existed get the column (harmless when present). -#}
 {% macro migrate_watermark_relation() -%}
-    alter table {{ watermark_relation() }}
+    alter table {{ watermark_relation() }}{{ on_cluster() }}
     add column if not exists source_upper_bound DateTime64(6, 'UTC') after upper_bound
 {%- endmacro %}
 

@@ -17,6 +17,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
+    engine=cluster_engine('MergeTree()'),
     order_by='(card_id, window_start)',
     indexes=[built_at_index()],
     post_hook=[

@@ -7,7 +7,7 @@
     the intervals of the run that saw its latest change. Cost follows the touched cards.
 -#}
 {{ config(
-    engine='MergeTree()',
+    engine=cluster_engine('MergeTree()'),
     order_by='(card_id, valid_from_change_version, valid_from_change_lsn)',
     indexes=[built_at_index()],
     post_hook=[

@@ -10,7 +10,7 @@
     has run, `FINAL` gives the exact state (ReplacingMergeTree(row_version, is_deleted)).
 -#}
 {{ config(
-    engine='ReplacingMergeTree(row_version, is_deleted)',
+    engine=cluster_engine('ReplacingMergeTree(row_version, is_deleted)'),
     order_by='terminal_id',
     indexes=[built_at_index()],
     post_hook=[

@@ -10,7 +10,7 @@
     created_at has a minmax index: the fraud marts read time ranges.
 -#}
 {{ config(
-    engine='ReplacingMergeTree(row_version, is_deleted)',
+    engine=cluster_engine('ReplacingMergeTree(row_version, is_deleted)'),
     order_by='transaction_id',
     indexes=[
         built_at_index(),

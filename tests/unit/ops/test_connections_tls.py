@@ -107,6 +107,17 @@ def test_dbt_profile_over_https_trusts_the_ca(ca: str, monkeypatch: pytest.Monke
     assert profile_environment()["CLICKHOUSE_SECURE"] == "False" and "SSL_CERT_FILE" not in profile_environment()
 
 
+def test_dbt_builds_on_the_cluster_the_connection_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-compose.cluster.yml gives clickhouse_dwh the extra `cluster`; one server has none."""
+    sdk = pytest.importorskip("airflow.sdk")
+    from bankcdc_ops.dbt import profile_environment
+
+    monkeypatch.setattr(sdk.Connection, "get", classmethod(lambda _cls, _id: _conn({"cluster": " bank "})))
+    assert profile_environment()["CLICKHOUSE_CLUSTER"] == "bank"
+    monkeypatch.setattr(sdk.Connection, "get", classmethod(lambda _cls, _id: _conn()))
+    assert profile_environment()["CLICKHOUSE_CLUSTER"] == ""
+
+
 def test_dbt_trusts_the_ca_through_ssl_cert_file(ca: str) -> None:
     assert trust_variables("") == {} and trust_variables(ca) == {"SSL_CERT_FILE": ca}
 
