@@ -4,7 +4,13 @@ docker-compose.yml runs `python -m bankcdc_stack.tls_certs` once before anything
 CA's key stays in its own volume, which only this one-shot mounts; every other container mounts
 the output folder read-only and trusts `ca.crt`. A run is idempotent: an existing CA is kept, and a
 server certificate is issued again only when it is missing, expires within RENEW_BEFORE, was not
-signed by the CA, or names other hosts than SERVICES says.
+signed by the CA, or names other hosts than SERVICES (and the extra hosts below) say.
+
+A replicated topology (docker-compose.cluster.yml) runs more nodes of a server under other names:
+`--extra-hosts kafka=kafka-2,kafka-3` (or the same entries, space-separated, in TLS_EXTRA_HOSTS)
+adds names to a server's certificate, which its nodes share: they run as one user and mount the one
+folder of keys, so a key per node would keep nothing from the others. A server of ON_REQUEST
+(`redis`) gets a certificate only when an entry names it, with or without hosts of its own.
 
 Each server gets `<name>.crt` (its certificate, then the CA's), `<name>.key` (PKCS#8, unencrypted,
 mode 0600; run as root, as compose runs it, also owned by the user the service's image runs as,
@@ -17,7 +23,9 @@ import argparse
 import datetime as dt
 import ipaddress
 import os
+import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +52,46 @@ SERVICES = {
     "kafka": Server(("kafka", "localhost", "127.0.0.1"), 1000),        # apache/kafka image, user appuser
     "clickhouse": Server(("clickhouse", "localhost", "127.0.0.1"), 101),  # clickhouse-server, user clickhouse
 }
+# servers only docker-compose.cluster.yml runs: issued when an extra-hosts entry names them
+ON_REQUEST = {
+    "redis": Server(("redis", "localhost", "127.0.0.1"), 999),  # redis image, user redis (Airflow's Celery broker)
+}
+EXTRA_HOSTS_ENV = "TLS_EXTRA_HOSTS"
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOST.fullmatch(host))
+
+
+def parse_extra_hosts(entries: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """`NAME=HOST[,HOST...]` entries (or `NAME` alone, for a server of ON_REQUEST) -> the hosts to add
+    to each server's certificate. ValueError names the entry that is wrong and why."""
+    extra: dict[str, tuple[str, ...]] = {}
+    for entry in entries:
+        name, sep, hosts_text = entry.partition("=")
+        name = name.strip()
+        if name not in SERVICES and name not in ON_REQUEST:
+            raise ValueError(f"extra hosts {entry!r}: no server {name!r}; "
+                             f"name one of {', '.join([*SERVICES, *ON_REQUEST])}")
+        hosts = tuple(h.strip() for h in hosts_text.split(",")) if sep else ()
+        bad = [h for h in hosts if not _valid_host(h)]
+        if bad:
+            raise ValueError(f"extra hosts {entry!r}: {', '.join(map(repr, bad))} is no DNS name or IP address")
+        extra[name] = tuple(dict.fromkeys([*extra.get(name, ()), *hosts]))
+    return extra
+
+
+def servers(extra: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, Server]:
+    """SERVICES and the ON_REQUEST servers `extra` names, each certificate naming `extra`'s hosts too."""
+    extra = extra or {}
+    chosen = {**SERVICES, **{name: ON_REQUEST[name] for name in extra if name in ON_REQUEST}}
+    return {name: Server(tuple(dict.fromkeys([*server.hosts, *extra.get(name, ())])), server.uid)
+            for name, server in chosen.items()}
 
 
 def _now() -> dt.datetime:
@@ -144,16 +192,26 @@ def issue(name: str, server: Server, ca: x509.Certificate, ca_key: ec.EllipticCu
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bankcdc_stack.tls_certs",
         description="Make the stack's CA at first start and a server certificate for each of "
                     f"{', '.join(SERVICES)}; later runs keep what is still valid.")
     parser.add_argument("--ca-dir", type=Path, required=True, help="where the CA's key and certificate live")
     parser.add_argument("--out", type=Path, required=True, help="what the services mount: ca.crt and theirs")
+    parser.add_argument("--extra-hosts", action="append", default=[], metavar="NAME[=HOST,...]",
+                        help="more names for server NAME's certificate (its other nodes), or a server of "
+                             f"{', '.join(ON_REQUEST)} to issue; repeatable, and added to the space-separated "
+                             f"entries of env {EXTRA_HOSTS_ENV}")
     args = parser.parse_args(argv)
+    env = os.environ if env is None else env
+    try:
+        extra = parse_extra_hosts([*env.get(EXTRA_HOSTS_ENV, "").split(), *args.extra_hosts])
+    except ValueError as exc:  # a wrong setting: exit 2, no restart helps
+        print(f"tls: {exc} (--extra-hosts or {EXTRA_HOSTS_ENV})", file=sys.stderr)
+        return 2
     ca, ca_key = ensure_ca(args.ca_dir, args.out)
-    for name, server in SERVICES.items():
+    for name, server in servers(extra).items():
         done = "issued" if issue(name, server, ca, ca_key, args.out) else "still valid"
         print(f"tls: {name} ({', '.join(server.hosts)}): {done}", file=sys.stderr)
     return 0

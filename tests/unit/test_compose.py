@@ -37,6 +37,8 @@ from cdc_consumer.config import ConsumerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
+# its override for a replicated cluster (tests/unit/test_compose_cluster.py): one .env.example for both
+CLUSTER_FILE = REPO / "docker-compose.cluster.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 PLACEHOLDER = "change-me"
 FIX = ("docker-compose not found: install Debian's docker-compose "
@@ -161,11 +163,12 @@ def _strings(node) -> list[str]:
 
 
 def test_env_example_names_every_variable_and_no_other() -> None:
-    text = "\n".join(_strings(yaml.safe_load(COMPOSE_FILE.read_text())))  # comments aside
+    text = "\n".join(s for path in (COMPOSE_FILE, CLUSTER_FILE)
+                     for s in _strings(yaml.safe_load(path.read_text())))  # comments aside
     used = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
     used |= set(re.findall(r"(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)", text))
     named = set(env_example()) - {"COMPOSE_PROJECT_NAME"}
-    assert used == named, f"only in docker-compose.yml: {sorted(used - named)}; only in .env.example: {sorted(named - used)}"
+    assert used == named, f"only in the compose files: {sorted(used - named)}; only in .env.example: {sorted(named - used)}"
     assert env_example().get("COMPOSE_PROJECT_NAME") == "bank-cdc"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import stat
 
@@ -60,3 +61,45 @@ def test_a_second_run_keeps_valid_certificates_and_replaces_foreign_ones(tmp_pat
     assert (out / "ca.crt").read_bytes() != ca
     assert all((out / f"{name}.crt").read_bytes() != before[name] for name in tls_certs.SERVICES)
     _handshake(out, "kafka", "kafka")
+
+
+def test_extra_hosts_name_the_other_nodes_and_issue_servers_on_request(tmp_path) -> None:
+    """docker-compose.cluster.yml's certs one-shot: more names on a server's certificate, and
+    Redis's certificate, which the single-node file never asks for."""
+    ca_dir, out = tmp_path / "ca", tmp_path / "certs"
+    env = {tls_certs.EXTRA_HOSTS_ENV: "kafka=kafka-2,kafka-3 redis"}
+    assert tls_certs.main(["--ca-dir", str(ca_dir), "--out", str(out), "--extra-hosts", "clickhouse=clickhouse-2"],
+                          env=env) == 0
+    for name, host in (("kafka", "kafka"), ("kafka", "kafka-3"), ("clickhouse", "clickhouse-2"),
+                       ("redis", "redis"), ("redis", "localhost")):
+        _handshake(out, name, host)
+    assert stat.S_IMODE((out / "redis.key").stat().st_mode) == 0o600
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(out, "kafka", "clickhouse-2")  # the extra names go to their own server only
+    # back to one node: the certificates no longer name the others (they are issued anew)
+    before = (out / "kafka.crt").read_bytes()
+    assert tls_certs.main(["--ca-dir", str(ca_dir), "--out", str(out)], env={}) == 0
+    assert (out / "kafka.crt").read_bytes() != before
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(out, "kafka", "kafka-2")
+    _handshake(out, "kafka", "kafka")
+
+
+def test_extra_hosts_parse_and_reject_what_names_no_server() -> None:
+    extra = tls_certs.parse_extra_hosts(["kafka=kafka-2,kafka-3", "kafka=kafka-3,10.0.0.7", "redis"])
+    assert extra == {"kafka": ("kafka-2", "kafka-3", "10.0.0.7"), "redis": ()}
+    chosen = tls_certs.servers(extra)
+    assert chosen["kafka"].hosts == ("kafka", "localhost", "127.0.0.1", "kafka-2", "kafka-3", "10.0.0.7")
+    assert chosen["redis"] == tls_certs.ON_REQUEST["redis"] and chosen["postgres"] == tls_certs.SERVICES["postgres"]
+    assert set(tls_certs.servers()) == set(tls_certs.SERVICES), "no server on request unless named"
+    for entry, complaint in (("zookeeper=zk-1", "no server 'zookeeper'"), ("kafka=", "''"),
+                             ("kafka=kafka_2", "'kafka_2'"), ("kafka=-x,kafka-2", "'-x'")):
+        with pytest.raises(ValueError, match=re.escape(complaint)):
+            tls_certs.parse_extra_hosts([entry])
+
+
+def test_a_wrong_extra_hosts_setting_exits_2_before_touching_anything(tmp_path, capsys) -> None:
+    ca_dir, out = tmp_path / "ca", tmp_path / "certs"
+    code = tls_certs.main(["--ca-dir", str(ca_dir), "--out", str(out)], env={tls_certs.EXTRA_HOSTS_ENV: "kafak=kafka-2"})
+    assert code == 2 and tls_certs.EXTRA_HOSTS_ENV in capsys.readouterr().err
+    assert not ca_dir.exists() and not out.exists()
