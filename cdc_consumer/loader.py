@@ -43,14 +43,29 @@ class RawTable:
     columns: dict[str, str]                       # column -> ClickHouse type, in table order
     key: list[str]
     converters: dict[str, Converter] = field(default_factory=dict)
-
-    @property
-    def insert_columns(self) -> list[str]:
-        """Every column but the server-side load time (DEFAULT now64), so a retried block is identical."""
-        return [c for c in self.columns if c != "_loaded_at"]
+    # every column but the server-side load time (DEFAULT now64), so a retried block is identical
+    insert_columns: list[str] = field(default_factory=list)
+    nullable: frozenset[str] = frozenset()
+    # per DateTime64 metadata column, (multiplier, divisor) from Debezium's epoch milliseconds to
+    # the column's ticks: clickhouse-connect writes ints as they are, a datetime costs two conversions
+    ms_to_ticks: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def refresh_converters(self) -> None:
+        """Derive the converters and insert plan from `columns`; call after changing them."""
         self.converters = {c: converter_for(t) for c, t in self.columns.items() if c not in RESERVED_COLUMNS}
+        self.insert_columns = [c for c in self.columns if c != "_loaded_at"]
+        self.nullable = frozenset(c for c, t in self.columns.items() if t.startswith("Nullable("))
+        self.ms_to_ticks = {c: _ms_to_ticks(self.name, c, self.columns.get(c, "DateTime64(3)"))
+                            for c in ("_source_ts", "_emitted_ts")}
+
+
+def _ms_to_ticks(table: str, column: str, ch_type: str) -> tuple[int, int]:
+    """(multiplier, divisor) from epoch milliseconds to a DateTime64(p) column's ticks, 10^(p-3)."""
+    match = re.match(r"DateTime64\((\d+)", ch_type)
+    if not match:
+        raise ConfigError(f"raw.{table}.{column} is {ch_type}, not DateTime64(p): recreate it from clickhouse_init/")
+    exponent = int(match.group(1)) - 3
+    return (10**exponent, 1) if exponent >= 0 else (1, 10**-exponent)
 
 
 @dataclass(frozen=True)
@@ -163,18 +178,18 @@ class RawLoader:
         values = convert_row(event.row, table.converters)
         meta = {
             "_op": event.op, "_lsn": event.lsn, "_version": event.version,
-            "_source_ts": _millis(event.commit_ts_ms), "_emitted_ts": _millis(event.emitted_ts_ms),
+            "_source_ts": _ticks(event.commit_ts_ms, table.ms_to_ticks["_source_ts"]),
+            "_emitted_ts": _ticks(event.emitted_ts_ms, table.ms_to_ticks["_emitted_ts"]),
             "_topic": event.ref.topic, "_partition": event.ref.partition, "_offset": event.ref.offset,
             "_is_deleted": 1 if event.is_delete else 0,
         }
         row = []
         for column in table.insert_columns:
-            ch_type = table.columns[column]
             if column in meta:
                 row.append(meta[column])
             elif column in values:
                 row.append(values[column])
-            elif ch_type.startswith("Nullable("):
+            elif column in table.nullable:
                 row.append(None)
             else:
                 raise DecodeError(f"event lacks non-nullable column {column}")
@@ -220,8 +235,8 @@ class RawLoader:
         self.client.close()
 
 
-def _millis(ms: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)
+def _ticks(ms: int, scale: tuple[int, int]) -> int:
+    return ms * scale[0] // scale[1]
 
 
 def _first_line(exc: Exception) -> str:

@@ -65,3 +65,16 @@ def test_topic_names_map_to_tables() -> None:
     assert table_of("bank.bank.transaction", "bank") == "transaction"
     with pytest.raises(DecodeError):
         table_of("other.topic", "bank")
+
+
+@pytest.mark.parametrize("text", [
+    '"\\udc80 lone surrogate"',      # msgspec refuses it, Python's json reads it
+    "123456789012345678901234567890",  # beyond 64 bits
+    "1.5e400",                         # msgspec refuses it, json reads inf
+])
+def test_values_decode_exactly_as_json_reads_them(text: str) -> None:
+    """The fast decoder falls back to json where they differ, so json decides every value."""
+    value = f'{{"card_id": 1, "status": {text}}}'
+    raw = event("c", None, {"card_id": 1}).replace(b'{"card_id": 1}', value.encode())
+    decoded = decode(raw, REF, "bank")
+    assert decoded and decoded.row == json.loads(value)
