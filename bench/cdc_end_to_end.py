@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 
+import psycopg2
 from _stack import clickhouse_admin, filler_environment, healthy_stack  # bench/_stack.py: this folder is on sys.path
 
 from bankcdc_stack.stack import Stack
@@ -71,6 +72,26 @@ def lag_figures(ch, since: dt.datetime, until: dt.datetime) -> dict:
             "kafka_decode_insert_p50_s": sink[0], "kafka_decode_insert_p95_s": sink[1]}
 
 
+def write_path_figures(ch, since: dt.datetime, until: dt.datetime) -> dict:
+    """Inserts per second into raw over the window (one insert is one block: its rows share one
+    _loaded_at, the server's now64() at the insert's start) and each raw table's active parts."""
+    inserts = ch.query(f"SELECT uniqExact(_table, _partition, _loaded_at) FROM merge('raw', '^({'|'.join(TABLES)})$') "
+                       "WHERE _source_ts BETWEEN {a:DateTime64(3)} AND {b:DateTime64(3)} AND _op != 'r'",
+                       parameters={"a": since, "b": until}).result_rows[0][0]
+    parts = dict(ch.query("SELECT table, count() FROM system.parts WHERE database = 'raw' AND active "
+                          "GROUP BY table ORDER BY table").result_rows)
+    return {"inserts_per_s": round(inserts / max((until - since).total_seconds(), 1e-3), 2),
+            "active_parts_per_raw_table": parts}
+
+
+def wal_bytes(env: dict[str, str]) -> int:
+    """PostgreSQL's current WAL position in bytes (as the filler's role: any role may read it)."""
+    with psycopg2.connect(host=env["DB_HOST"], port=env["DB_PORT"], dbname=env["DB_NAME"], user=env["DB_USER"],
+                          password=env["DB_PASSWORD"]) as pg, pg.cursor() as cur:
+        cur.execute("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")
+        return int(cur.fetchone()[0])
+
+
 def drain_backlog(stack: Stack, ch, filler_env: dict[str, str], seconds: int) -> dict:
     stack.services["consumer"].stop()
     start, end = run_filler(filler_env, 100000, seconds)
@@ -105,11 +126,16 @@ def main() -> int:
     result: dict = {"rate_target_tx_s": args.rate, "seconds": args.seconds}
     try:
         print(f"sustained phase: {args.rate} tx/s for {args.seconds}s ...", file=sys.stderr)
+        wal_before = wal_bytes(filler_env)
         start, end = run_filler(filler_env, args.rate, args.seconds)
+        wal_after = wal_bytes(filler_env)
         since, until = (dt.datetime.fromtimestamp(t, dt.timezone.utc) for t in (start, end))
         wait_drained(ch, since)
         figures = lag_figures(ch, since, until)
         figures["source_rows_per_s"] = round(figures["events"] / (end - start), 1)
+        # what a replication slot retains per minute the connectors are down, at this rate
+        figures["wal_bytes_per_minute"] = round((wal_after - wal_before) / ((end - start) / 60))
+        figures.update(write_path_figures(ch, since, until))
         result["sustained"] = figures
         if args.burst_seconds:
             print(f"capacity phase: filler flat out for {args.burst_seconds}s ...", file=sys.stderr)
