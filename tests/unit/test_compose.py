@@ -69,23 +69,27 @@ def compose_binary() -> str:
     return found
 
 
-def run_config(env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`docker-compose config` with .env.example and a clean environment (plus `env`): nothing from
-    the caller's shell (an exported real password, say) can leak into the rendered file."""
+def run_config(env: dict[str, str] | None = None, files: tuple[Path, ...] = (COMPOSE_FILE,)
+               ) -> subprocess.CompletedProcess:
+    """`docker-compose config` of `files` with .env.example and a clean environment (plus `env`):
+    nothing from the caller's shell (an exported real password, say) can leak into the rendered file."""
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.gettempdir(), **(env or {})}
-    return subprocess.run([compose_binary(), "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE), "config"],
+    return subprocess.run([compose_binary(), *(arg for f in files for arg in ("-f", str(f))),
+                           "--env-file", str(ENV_EXAMPLE), "config"],
                           cwd=REPO, env=clean, capture_output=True, text=True, timeout=120)
 
 
 @lru_cache(maxsize=None)
-def _rendered(env_items: tuple[tuple[str, str], ...] = ()) -> tuple[str, dict]:
-    result = run_config(dict(env_items))
-    assert result.returncode == 0, f"docker-compose rejects docker-compose.yml:\n{result.stderr}"
+def _rendered(env_items: tuple[tuple[str, str], ...] = (), files: tuple[Path, ...] = (COMPOSE_FILE,)
+              ) -> tuple[str, dict]:
+    result = run_config(dict(env_items), files)
+    assert result.returncode == 0, f"docker-compose rejects {' over '.join(f.name for f in reversed(files))}:\n" \
+                                   f"{result.stderr}"
     return result.stdout, yaml.safe_load(result.stdout)
 
 
-def rendered(env: dict[str, str] | None = None) -> dict:
-    return _rendered(tuple(sorted((env or {}).items())))[1]
+def rendered(env: dict[str, str] | None = None, files: tuple[Path, ...] = (COMPOSE_FILE,)) -> dict:
+    return _rendered(tuple(sorted((env or {}).items())), files)[1]
 
 
 def env_example() -> dict[str, str]:

@@ -17,9 +17,7 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -39,7 +37,10 @@ from test_compose import (
     env_example,
     one_shots,
     published,
+    run_config,
 )
+from test_compose import _rendered as _compose_rendered
+from test_compose import rendered as compose_rendered
 from test_tls_certs import _handshake
 
 from bankcdc_stack import tls_certs
@@ -66,23 +67,16 @@ NODE_KEYS = {"clickhouse": {"CLICKHOUSE_REPLICA", "CLICKHOUSE_INTERSERVER_HOST"}
              "connect": {"ADVERTISED_HOST_NAME"}}
 
 
+FILES = (COMPOSE_FILE, CLUSTER_FILE)
+
+
 def run_cluster_config(env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`docker-compose config` of both files, with .env.example and a clean environment (plus `env`)."""
-    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.gettempdir(), **(env or {})}
-    return subprocess.run([compose_binary(), "-f", str(COMPOSE_FILE), "-f", str(CLUSTER_FILE),
-                           "--env-file", str(ENV_EXAMPLE), "config"],
-                          cwd=REPO, env=clean, capture_output=True, text=True, timeout=120)
-
-
-@lru_cache(maxsize=None)
-def _rendered(env_items: tuple[tuple[str, str], ...] = ()) -> tuple[str, dict]:
-    result = run_cluster_config(dict(env_items))
-    assert result.returncode == 0, f"docker-compose rejects the cluster override:\n{result.stderr}"
-    return result.stdout, yaml.safe_load(result.stdout)
+    return run_config(env, FILES)
 
 
 def rendered(env: dict[str, str] | None = None) -> dict:
-    return _rendered(tuple(sorted((env or {}).items())))[1]
+    return compose_rendered(env, FILES)
 
 
 def markers() -> dict[str, str]:
@@ -183,7 +177,7 @@ def test_secrets_reach_only_the_containers_that_use_them() -> None:
 
 
 def test_rendered_cluster_holds_no_real_secret() -> None:
-    output, _ = _rendered()
+    output, _ = _compose_rendered((), FILES)
     leaked = sorted(where for value, where in _real_secret_values().items() if value in output)
     assert leaked == [], f"a real secret reaches `docker-compose config` output: {leaked}"
 
