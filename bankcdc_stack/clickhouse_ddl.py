@@ -67,10 +67,10 @@ def render(statement: str, cluster: str | None) -> str:
         return _ALTER_TABLE.sub(on_cluster, statement, count=1)
     if not _CREATE_TABLE.match(statement):
         raise DdlError(f"{first_line!r}: only CREATE DATABASE, CREATE TABLE and ALTER TABLE render for a cluster")
-    engines = _ANY_ENGINE.findall(statement)
-    if len(engines) != 1 or not _ENGINE.search(statement):
+    engine = _ENGINE.search(statement)
+    if len(_ANY_ENGINE.findall(statement)) != 1 or not engine:
         raise DdlError(f"{first_line!r}: a cluster table needs one MergeTree-family engine to replicate")
-    if "Replicated" in _ENGINE.search(statement).group(0):
+    if "Replicated" in engine.group(0):
         raise DdlError(f"{first_line!r}: write the single-node engine; the cluster rendering replicates it")
     rendered = _CREATE_TABLE.sub(on_cluster, statement, count=1)
     rendered = _ENGINE.sub(_replicated_engine, rendered, count=1)
@@ -108,14 +108,16 @@ def client_kwargs_from_env(env: Mapping[str, str]) -> dict[str, object]:
     port_text = env.get("CLICKHOUSE_PORT", "").strip() or "8123"
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(f"CLICKHOUSE_PORT={port_text!r} is invalid: set it to ClickHouse's HTTP(S) port")
+    from cdc_consumer.config import FLAGS
+
     secure_text = env.get("CLICKHOUSE_SECURE", "").strip().lower() or "false"
-    if secure_text not in {"true", "false", "1", "0"}:
+    if secure_text not in FLAGS:
         raise ValueError(f"CLICKHOUSE_SECURE={secure_text!r} is invalid: set it to true (HTTPS) or false (HTTP)")
     if not env.get("CLICKHOUSE_PASSWORD"):
         raise ValueError("CLICKHOUSE_PASSWORD is not set: give the password of ClickHouse's `default` user")
     kwargs: dict[str, object] = {"host": env.get("CLICKHOUSE_HOST", "").strip() or "127.0.0.1",
                                  "port": int(port_text), "username": "default",
-                                 "password": env["CLICKHOUSE_PASSWORD"], "secure": secure_text in {"true", "1"}}
+                                 "password": env["CLICKHOUSE_PASSWORD"], "secure": FLAGS[secure_text]}
     ca_cert = env.get("CLICKHOUSE_CA_CERT", "").strip()
     if kwargs["secure"] and ca_cert:
         kwargs["ca_cert"] = ca_cert

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import clickhouse_connect
+import psycopg2
 
 from bankcdc_stack.stack import Stack
 
@@ -40,3 +41,11 @@ def clickhouse_admin(env: dict[str, str], **settings: Any) -> Any:
 def filler_environment(stack: Stack) -> dict[str, str]:
     """The environment of a filler run as the stack's least-privileged bank_filler role."""
     return {**stack.ctx.env, "DB_USER": "bank_filler", "DB_PASSWORD": stack.ctx.secrets["FILLER_DB_PASSWORD"]}
+
+
+def filler_postgres(filler_env: dict[str, str]) -> Any:
+    """An autocommit psycopg2 connection to the bank database as filler_environment's role."""
+    pg = psycopg2.connect(host=filler_env["DB_HOST"], port=filler_env["DB_PORT"], dbname=filler_env["DB_NAME"],
+                          user=filler_env["DB_USER"], password=filler_env["DB_PASSWORD"])
+    pg.autocommit = True
+    return pg

@@ -25,8 +25,7 @@ import subprocess
 import sys
 import time
 
-import psycopg2
-from _stack import clickhouse_admin, filler_environment, healthy_stack  # bench/_stack.py: this folder is on sys.path
+from _stack import clickhouse_admin, filler_environment, filler_postgres, healthy_stack  # bench/_stack.py: this folder is on sys.path
 
 from bankcdc_stack.stack import Stack
 
@@ -84,12 +83,15 @@ def write_path_figures(ch, since: dt.datetime, until: dt.datetime) -> dict:
             "active_parts_per_raw_table": parts}
 
 
-def wal_bytes(env: dict[str, str]) -> int:
+def wal_bytes(filler_env: dict[str, str]) -> int:
     """PostgreSQL's current WAL position in bytes (as the filler's role: any role may read it)."""
-    with psycopg2.connect(host=env["DB_HOST"], port=env["DB_PORT"], dbname=env["DB_NAME"], user=env["DB_USER"],
-                          password=env["DB_PASSWORD"]) as pg, pg.cursor() as cur:
-        cur.execute("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")
-        return int(cur.fetchone()[0])
+    pg = filler_postgres(filler_env)
+    try:
+        with pg.cursor() as cur:
+            cur.execute("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")
+            return int(cur.fetchone()[0])
+    finally:
+        pg.close()
 
 
 def drain_backlog(stack: Stack, ch, filler_env: dict[str, str], seconds: int) -> dict:

@@ -28,15 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg2
-import requests
-from _stack import clickhouse_admin, filler_environment, healthy_stack  # bench/_stack.py: this folder is on sys.path
+from _stack import clickhouse_admin, filler_environment, filler_postgres, healthy_stack  # bench/_stack.py: this folder is on sys.path
 
 import _proc_cpu
 from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
+from cdc_consumer.connectors import ConnectClient, load_specs
 
-CONNECTORS = tuple(sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "debezium").glob("*.json")))
+CONNECTORS = tuple(spec.name for spec in load_specs(Path(__file__).resolve().parents[1] / "debezium"))
 SERVICES = ("postgres", "kafka", "connect", "consumer", "clickhouse", "airflow")
 RAW = "merge('raw', '^(customer|account|card|terminal|transaction)$')"
 UTC = dt.timezone.utc
@@ -56,20 +55,22 @@ def source_changes(pg: Any) -> tuple[int, int]:
     return int(changes), int(lsn)
 
 
-def set_connectors(env: dict[str, str], action: str) -> None:
-    """PUT .../pause or .../resume on every connector, then wait until Connect reports the state."""
-    auth = (env["CONNECT_REST_USER"], env["CONNECT_REST_PASSWORD"])
-    want = "PAUSED" if action == "pause" else "RUNNING"
+def set_connectors(connect: ConnectClient, action: str) -> None:
+    """Pause or resume every connector, then wait until Connect reports the state."""
     for name in CONNECTORS:
-        requests.put(f"{env['CONNECT_URL']}/connectors/{name}/{action}", auth=auth, timeout=30).raise_for_status()
+        getattr(connect, action)(name)
+    if action == "resume":
+        for name in CONNECTORS:
+            connect.wait_running(name)
+        return
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        states = [requests.get(f"{env['CONNECT_URL']}/connectors/{name}/status", auth=auth, timeout=30).json()
-                  for name in CONNECTORS]
-        if all(s["connector"]["state"] == want and all(t["state"] == want for t in s["tasks"]) for s in states):
+        states = [connect.status(name) for name in CONNECTORS]
+        if all(s and s["connector"]["state"] == "PAUSED" and all(t["state"] == "PAUSED" for t in s["tasks"])
+               for s in states):
             return
         time.sleep(1)
-    raise RuntimeError(f"connectors not {want} after 120 s: {states}")
+    raise RuntimeError(f"connectors not PAUSED after 120 s: {states}")
 
 
 def pause_dags(api: AirflowApi) -> list[str]:
@@ -132,27 +133,27 @@ def backfill(filler_env: dict[str, str], changes: int) -> float:
     return time.monotonic() - started
 
 
-def run(stack: Stack, api: AirflowApi, changes: int, stall_seconds: float) -> dict[str, Any]:
+def run(stack: Stack, changes: int, stall_seconds: float) -> dict[str, Any]:
     env = dict(stack.ctx.env)
     filler_env = filler_environment(stack)
     ch = clickhouse_admin(env)
-    pg = psycopg2.connect(host=env["DB_HOST"], port=env["DB_PORT"], dbname=env["DB_NAME"],
-                          user=filler_env["DB_USER"], password=filler_env["DB_PASSWORD"])
-    pg.autocommit = True
+    pg = filler_postgres(filler_env)
+    connect = ConnectClient(env["CONNECT_URL"], (env["CONNECT_REST_USER"], env["CONNECT_REST_PASSWORD"]))
     log(f"pausing {', '.join(CONNECTORS)}")
-    set_connectors(env, "pause")
+    set_connectors(connect, "pause")
     try:
         before, lsn = source_changes(pg)
         log(f"backfill: about {changes:,} changes into PostgreSQL, connectors paused")
         backfill_s = backfill(filler_env, changes)
         time.sleep(1)
         after, _ = source_changes(pg)
+        pg.close()
         expected = after - before
         log(f"backfill wrote {expected:,} changes in {backfill_s:.1f} s; resuming the connectors")
         roots = {name: [pid for proc in stack.services[name].processes() if (pid := proc.pid())] for name in SERVICES}
         cpu_before, resumed = _proc_cpu.snapshot(), dt.datetime.now(UTC)
     finally:
-        set_connectors(env, "resume")
+        set_connectors(connect, "resume")
     loaded = wait_loaded(ch, lsn, expected, stall_seconds)
     cpu_after, done = _proc_cpu.snapshot(), dt.datetime.now(UTC)
     if loaded < expected:
@@ -186,7 +187,7 @@ def main() -> int:
     stack.services["filler"].stop()
     paused = pause_dags(api)
     try:
-        result = {"changes_target": args.changes, **run(stack, api, args.changes, args.stall_seconds)}
+        result = {"changes_target": args.changes, **run(stack, args.changes, args.stall_seconds)}
     finally:
         for dag in paused:
             api.set_paused(dag, False)

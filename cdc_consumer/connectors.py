@@ -96,6 +96,12 @@ class ConnectClient:
         response.raise_for_status()
         return response.json()
 
+    def pause(self, name: str) -> None:
+        self._call("PUT", f"/connectors/{name}/pause").raise_for_status()
+
+    def resume(self, name: str) -> None:
+        self._call("PUT", f"/connectors/{name}/resume").raise_for_status()
+
     def restart_failed(self, name: str) -> None:
         self._call("POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
 

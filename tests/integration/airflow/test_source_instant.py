@@ -9,11 +9,11 @@ import time
 from typing import Callable, Iterator
 
 import pytest
-import requests
 from clickhouse_connect.driver.client import Client
 
 from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
+from cdc_consumer.connectors import ConnectClient
 
 from ..cdc_helpers import connect_auth, wait_for
 from .conftest import BackgroundFiller, unpaused
@@ -35,13 +35,13 @@ def scheduled(stack: Stack) -> Iterator[AirflowApi]:
 @pytest.fixture
 def dims_paused(stack_env: dict[str, str]) -> Iterator[Callable[[], None]]:
     """Pause bank-dims (Connect REST); the yielded function resumes it; resumed at the end anyway."""
-    url, auth = f"{stack_env['CONNECT_URL']}/connectors/bank-dims", connect_auth(stack_env)
+    connect = ConnectClient(stack_env["CONNECT_URL"], connect_auth(stack_env), timeout=30)
 
     def resume() -> None:
-        requests.put(f"{url}/resume", auth=auth, timeout=30).raise_for_status()
+        connect.resume("bank-dims")
 
-    requests.put(f"{url}/pause", auth=auth, timeout=30).raise_for_status()
-    wait_for(lambda: requests.get(f"{url}/status", auth=auth, timeout=30).json()["connector"]["state"] == "PAUSED",
+    connect.pause("bank-dims")
+    wait_for(lambda: connect.status("bank-dims")["connector"]["state"] == "PAUSED",
              timeout=60, what="bank-dims to pause")
     try:
         yield resume
