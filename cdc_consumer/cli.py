@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Consume Debezium change events (topics <prefix>.<schema>.<table>) and load them into "
                     "ClickHouse raw changelog tables. Offsets are committed only after ClickHouse acknowledged "
                     "the batch; replays load nothing twice. Settings come from the environment: "
-                    "KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_LOCATION, CDC_GROUP_ID, "
+                    "KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_LOCATION, CDC_GROUP_ID, CDC_CLIENT_ID, "
                     "CDC_TOPIC_PREFIX, CDC_TOPIC_REGEX, CDC_BATCH_MAX_ROWS, CDC_BATCH_MAX_SECONDS, CLICKHOUSE_HOST, "
                     "CLICKHOUSE_PORT, CLICKHOUSE_SECURE, CLICKHOUSE_CA_CERT, CDC_CLICKHOUSE_USER, "
                     "CLICKHOUSE_LOADER_PASSWORD, CDC_RAW_DATABASE, CONSUMER_METRICS_PORT.",

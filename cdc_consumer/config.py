@@ -64,6 +64,7 @@ class ConsumerSettings:
     kafka_user: str
     kafka_password: str = field(repr=False)
     group_id: str
+    client_id: str
     topic_prefix: str
     topic_regex: str
     batch_max_rows: int
@@ -139,6 +140,7 @@ class ConsumerSettings:
             kafka_user=env.get("CDC_KAFKA_USER", "").strip() or "cdc-consumer",
             kafka_password=env.get("KAFKA_CONSUMER_PASSWORD", ""),
             group_id=env.get("CDC_GROUP_ID", "").strip() or "bankcdc-raw-loader",
+            client_id=env.get("CDC_CLIENT_ID", "").strip() or "cdc-consumer",
             topic_prefix=prefix,
             topic_regex=regex,
             batch_max_rows=_read(env, "CDC_BATCH_MAX_ROWS", "20000", int, "a whole number from 1 to 1000000",

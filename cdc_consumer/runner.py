@@ -42,7 +42,11 @@ class CdcConsumer:
             "topic.metadata.refresh.interval.ms": 5000,   # pick up new table topics quickly
             "fetch.wait.max.ms": 50,
             "fetch.min.bytes": 1,
-            "partition.assignment.strategy": "range",
+            "client.id": settings.client_id,
+            # round-robin over every topic's partitions spreads bank.bank.transaction's, which carry
+            # most rows, across the group; the sticky assignors balance partition counts only, and
+            # were measured giving one of two consumers all three (docs/scaling.md)
+            "partition.assignment.strategy": "roundrobin",
             # a consumer that died without leaving (kill -9, lost host) holds its partitions until its
             # session expires: 10 s, not librdkafka's 45 s, before a restarted one takes over
             "session.timeout.ms": 10000,
@@ -54,6 +58,10 @@ class CdcConsumer:
 
     # -- rebalance ------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start each newly assigned partition after what ClickHouse holds or the group committed,
+        whichever is further: a previous owner may have loaded a block and died before committing."""
+        if not partitions:
+            return
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)}
         for tp in partitions:
             start = committed.get((tp.topic, tp.partition), -1001)
@@ -72,13 +80,29 @@ class CdcConsumer:
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Load and commit what is buffered before the partitions go, so their next owner starts after
+        it. If that fails, the buffer is dropped: the next owner re-reads it from the committed offset."""
         try:
             self.flush()
         except LoadError as exc:
             log.warning("flush on revoke failed (%s); the next owner re-reads from the committed offset", exc)
+        self._drop_buffers()
+        consumer.unassign()
+        if partitions:
+            log.info("revoked %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """The group gave the partitions away already (this consumer missed its session timeout):
+        another owner reads them, so the buffer is dropped, not loaded."""
+        self._drop_buffers()
+        consumer.unassign()
+        log.warning("lost %s to the group (session timed out); their unloaded messages are left to the new owner",
+                    ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions))
+
+    def _drop_buffers(self) -> None:
         self.buffers.clear()
         self.buffered = 0
-        consumer.unassign()
+        self.oldest_buffered_at = None
 
     # -- loop -----------------------------------------------------------------------------------
     def _on_kafka_error(self, error: KafkaError) -> None:
@@ -113,9 +137,11 @@ class CdcConsumer:
     def run(self) -> None:
         """Consume until stopped (Kafka checked first: see check_kafka)."""
         self.check_kafka()
-        self.consumer.subscribe([self.settings.topic_regex], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        log.info("consuming %s as group %s into %s on %s:%d (batches of %d rows or %.2fs)",
-                 self.settings.topic_regex, self.settings.group_id, self.settings.raw_database,
+        self.consumer.subscribe([self.settings.topic_regex], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+        log.info("consuming %s as %s of group %s into %s on %s:%d (batches of %d rows or %.2fs)",
+                 self.settings.topic_regex, self.settings.client_id, self.settings.group_id,
+                 self.settings.raw_database,
                  self.settings.clickhouse_host, self.settings.clickhouse_port,
                  self.settings.batch_max_rows, self.settings.batch_max_seconds)
         try:
