@@ -50,6 +50,9 @@ def client_environment(settings: StackSettings, secrets: Mapping[str, str]) -> d
         "AIRFLOW_URL": f"http://{HOST}:{settings.airflow_port}",
         "AIRFLOW_PORT": str(settings.airflow_port),
         "CONSUMER_METRICS_PORT": str(settings.consumer_metrics_port),
+        "CONSUMER_INSTANCES": str(settings.consumer_instances),
+        # debezium/bank-transactions.json creates (and the stack grows) bank.bank.transaction with it
+        "CDC_TRANSACTION_PARTITIONS": str(settings.transaction_partitions),
         **secrets,
     }
 

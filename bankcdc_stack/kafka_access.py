@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
                                    ResourceType, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion)
 
+from bankcdc_stack.topic_partitions import grow_topics, topic_rules
+
 SCRAM = "SCRAM-SHA-512"
+DEBEZIUM_DIR = Path(__file__).resolve().parents[1] / "debezium"
 CONNECT_GROUP = "bankcdc-connect"
 CONSUMER_GROUP = "bankcdc-raw-loader"
 SCRAM_ITERATIONS = 8192
@@ -98,7 +102,8 @@ def admin_config(env: Mapping[str, str]) -> dict[str, str]:
 def main(env: Mapping[str, str] | None = None) -> int:
     """Compose's set-up step: KAFKA_BOOTSTRAP_SERVERS, KAFKA_ADMIN_PASSWORD and each principal's
     password (KAFKA_CONNECT_PASSWORD, KAFKA_CONSUMER_PASSWORD, KAFKA_MONITOR_PASSWORD); over TLS
-    also KAFKA_SECURITY_PROTOCOL=SASL_SSL and KAFKA_SSL_CA_LOCATION. Exit 2 for a missing setting or CA file."""
+    also KAFKA_SECURITY_PROTOCOL=SASL_SSL and KAFKA_SSL_CA_LOCATION; the partition counts the
+    connectors read (CDC_TRANSACTION_PARTITIONS). Exit 2 for a missing setting or CA file."""
     from bankcdc_stack.environment import KAFKA_USERS
     from cdc_consumer.errors import ConfigError
 
@@ -119,6 +124,23 @@ def main(env: Mapping[str, str] | None = None) -> int:
         print(f"kafka_access: {exc}", file=sys.stderr)
         return 1
     print(f"kafka_access: users {', '.join(passwords)} and their {count} ACLs in place")
+    return _grow_topics(admin, env)
+
+
+def _grow_topics(admin: Mapping[str, str], env: Mapping[str, str]) -> int:
+    """Topics made before their partition setting (debezium/*.json) was raised get the new count."""
+    from cdc_consumer.errors import ConfigError
+
+    try:
+        grown = grow_topics(admin, topic_rules(DEBEZIUM_DIR, env))
+    except ConfigError as exc:
+        print(f"kafka_access: {exc}", file=sys.stderr)
+        return 2
+    except KafkaException as exc:
+        print(f"kafka_access: adding partitions failed: {exc}", file=sys.stderr)
+        return 1
+    for topic, before, after in grown:
+        print(f"kafka_access: {topic} grown from {before} to {after} partitions")
     return 0
 
 

@@ -27,6 +27,7 @@ _PORT_DEFAULTS: dict[str, int] = {
     "AIRFLOW_PORT": 8080,
     "CONSUMER_METRICS_PORT": 9464,
 }
+MAX_CONSUMER_INSTANCES = 8
 _HEAP_RE = re.compile(r"^[1-9][0-9]*[mMgG]$")
 
 
@@ -34,6 +35,22 @@ def _port(env: Mapping[str, str], name: str) -> int:
     raw = env.get(name, "").strip() or str(_PORT_DEFAULTS[name])
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise ConfigError(f"{name}={raw!r} is not a TCP port: set {name} to a number from 1 to 65535")
+    return int(raw)
+
+
+def _instances(env: Mapping[str, str]) -> int:
+    raw = env.get("CONSUMER_INSTANCES", "").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_CONSUMER_INSTANCES:
+        raise ConfigError(f"CONSUMER_INSTANCES={raw!r} is invalid: set it to the number of CDC consumer processes, "
+                          f"1 to {MAX_CONSUMER_INSTANCES} (more than the topics' partitions leaves some idle)")
+    return int(raw)
+
+
+def _partitions(env: Mapping[str, str]) -> int:
+    raw = env.get("CDC_TRANSACTION_PARTITIONS", "").strip() or "3"
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise ConfigError(f"CDC_TRANSACTION_PARTITIONS={raw!r} is invalid: set it to the partition count of "
+                          "topic bank.bank.transaction, 1 to 1000 (an existing topic only grows)")
     return int(raw)
 
 
@@ -55,6 +72,8 @@ class StackSettings:
     clickhouse_port: int
     airflow_port: int
     consumer_metrics_port: int
+    consumer_instances: int
+    transaction_partitions: int
     kafka_heap: str
     connect_heap: str
 
@@ -85,16 +104,27 @@ class StackSettings:
             clickhouse_port=_port(env, "CLICKHOUSE_PORT"),
             airflow_port=_port(env, "AIRFLOW_PORT"),
             consumer_metrics_port=_port(env, "CONSUMER_METRICS_PORT"),
+            consumer_instances=_instances(env),
+            transaction_partitions=_partitions(env),
             kafka_heap=_heap(env, "KAFKA_HEAP", "384m"),
             connect_heap=_heap(env, "CONNECT_HEAP", "512m"),
         )
         settings._check_distinct_ports()
         return settings
 
+    @property
+    def consumer_metrics_ports(self) -> list[int]:
+        """/metrics port of each consumer instance: CONSUMER_METRICS_PORT, then the ports after it."""
+        return [self.consumer_metrics_port + i for i in range(self.consumer_instances)]
+
     def _check_distinct_ports(self) -> None:
         seen: dict[int, str] = {}
-        for name in _PORT_DEFAULTS:
-            port = getattr(self, name.lower())
+        named = [(name, getattr(self, name.lower())) for name in _PORT_DEFAULTS]
+        named += [(f"CONSUMER_METRICS_PORT+{i} (consumer instance {i + 1} of CONSUMER_INSTANCES)", port)
+                  for i, port in enumerate(self.consumer_metrics_ports) if i]
+        for name, port in named:
+            if port > 65535:
+                raise ConfigError(f"{name} is {port}, past 65535: lower CONSUMER_METRICS_PORT or CONSUMER_INSTANCES")
             if port in seen:
                 raise ConfigError(f"{name} and {seen[port]} are both {port}: give each service its own port")
             seen[port] = name

@@ -1,4 +1,8 @@
-"""The CDC consumer: Kafka topics -> ClickHouse raw tables (package cdc_consumer)."""
+"""The CDC consumer: Kafka topics -> ClickHouse raw tables (package cdc_consumer).
+
+CONSUMER_INSTANCES processes share one consumer group, so Kafka spreads the topics' partitions
+over them; instance i serves /metrics on CONSUMER_METRICS_PORT + i - 1.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,14 @@ import sys
 
 import requests
 
-from bankcdc_stack.process import ManagedProcess
+from bankcdc_stack.process import ManagedProcess, require_free_port
 from bankcdc_stack.services.base import Health, Service
-from bankcdc_stack.settings import HOST
+from bankcdc_stack.settings import HOST, MAX_CONSUMER_INSTANCES
+
+
+def instance_name(index: int) -> str:
+    """The process name (and log file) of instance `index`, from 1: the first keeps plain `consumer`."""
+    return "consumer" if index == 1 else f"consumer-{index}"
 
 
 class ConsumerService(Service):
@@ -16,28 +25,58 @@ class ConsumerService(Service):
     start_timeout = 60.0
 
     def ports(self) -> list[tuple[int, str]]:
-        return [(self.settings.consumer_metrics_port, "CONSUMER_METRICS_PORT")]
+        return [(port, "CONSUMER_METRICS_PORT" if i == 0 else f"CONSUMER_METRICS_PORT+{i}")
+                for i, port in enumerate(self.settings.consumer_metrics_ports)]
 
     def processes(self) -> list[ManagedProcess]:
-        return [self.ctx.managed("consumer")]
+        return [self.ctx.managed(instance_name(i)) for i in range(1, self.settings.consumer_instances + 1)]
+
+    def start(self) -> str:
+        """Start the instances that are not running beside those that are: raising CONSUMER_INSTANCES
+        adds consumers to the group without stopping the others (the group rebalances)."""
+        instances = list(zip(self.processes(), self.settings.consumer_metrics_ports))
+        missing = [(proc, port) for proc, port in instances if proc.pid() is None]
+        if not missing or len(missing) == len(instances):
+            return super().start()
+        for proc, port in missing:
+            require_free_port(port, f"CONSUMER_METRICS_PORT (instance {proc.name})", self.name)
+        self._spawn(missing)
+        self.wait_healthy()
+        return f"started {', '.join(proc.name for proc, _ in missing)} beside the running instances"
 
     def launch(self) -> None:
+        self._spawn(list(zip(self.processes(), self.settings.consumer_metrics_ports)))
+
+    def _spawn(self, instances: list[tuple[ManagedProcess, int]]) -> None:
         # supervised, as compose's restart policy does in production; a bad config (exit 2) is not retried
         argv = [sys.executable, "-m", "bankcdc_stack.supervise", "--", sys.executable, "-m", "cdc_consumer", "run"]
         env = self.ctx.child_env("CLICKHOUSE_LOADER_PASSWORD", "KAFKA_CONSUMER_PASSWORD")
-        self.processes()[0].spawn(argv, env=env, cwd=self.settings.repo_root)
+        for proc, port in instances:
+            proc.spawn(argv, env={**env, "CONSUMER_METRICS_PORT": str(port), "CDC_CLIENT_ID": f"cdc-{proc.name}"},
+                       cwd=self.settings.repo_root)
+
+    def stop(self) -> bool:
+        """Stop every instance, also those past a CONSUMER_INSTANCES lowered since they started."""
+        stopped = super().stop()
+        for index in range(self.settings.consumer_instances + 1, MAX_CONSUMER_INSTANCES + 1):
+            stopped = self.ctx.managed(instance_name(index)).stop() or stopped
+        return stopped
 
     def health(self) -> Health:
-        try:
-            response = requests.get(f"http://{HOST}:{self.settings.consumer_metrics_port}/metrics", timeout=2)
-        except requests.RequestException as exc:
-            return Health(False, type(exc).__name__)
-        if response.status_code != 200:
-            return Health(False, f"/metrics answered {response.status_code}")
-        lines = response.text.splitlines()
-        waiting = [line.split('"')[1] for line in lines
-                   if line.startswith("cdc_waiting_for{") and float(line.split()[-1]) == 1]
-        if waiting:
-            return Health(False, f"waiting for {', '.join(waiting)} (see ./stack logs consumer)")
-        rows = sum(float(line.split()[-1]) for line in lines if line.startswith("cdc_rows_loaded_total"))
-        return Health(True, f"consuming, {rows:.0f} rows loaded since start")
+        loaded = 0.0
+        for proc, port in zip(self.processes(), self.settings.consumer_metrics_ports):
+            try:
+                response = requests.get(f"http://{HOST}:{port}/metrics", timeout=2)
+            except requests.RequestException as exc:
+                return Health(False, f"{proc.name}: {type(exc).__name__}")
+            if response.status_code != 200:
+                return Health(False, f"{proc.name}: /metrics answered {response.status_code}")
+            lines = response.text.splitlines()
+            waiting = [line.split('"')[1] for line in lines
+                       if line.startswith("cdc_waiting_for{") and float(line.split()[-1]) == 1]
+            if waiting:
+                return Health(False, f"{proc.name}: waiting for {', '.join(waiting)} (see ./stack logs {proc.name})")
+            loaded += sum(float(line.split()[-1]) for line in lines if line.startswith("cdc_rows_loaded_total"))
+        count = len(self.processes())
+        return Health(True, f"consuming{f' as {count} instances' if count > 1 else ''}, "
+                            f"{loaded:.0f} rows loaded since start")

@@ -24,6 +24,8 @@ from bankcdc_stack.jvm import ensure_jars, java_argv, java_binary, write_propert
 from bankcdc_stack.process import ManagedProcess
 from bankcdc_stack.services.base import Health, Service, log
 from bankcdc_stack.settings import HOST
+from bankcdc_stack.topic_partitions import grow_topics, topic_rules
+from cdc_consumer.errors import CdcError
 
 MAX_MESSAGE_BYTES = 32 * 1024**2
 """Largest Kafka message (broker message.max.bytes = the connectors' producer max.request.size)."""
@@ -156,6 +158,21 @@ class KafkaService(Service):
         except KafkaAccessError as exc:
             raise ServiceFailedError(f"kafka: {exc}") from None
         log.info("kafka: users %s and their %d ACLs in place", ", ".join(passwords), count)
+        self._grow_topics()
+
+    def _grow_topics(self) -> None:
+        """Topics made before their partition setting was raised get the new count (topic_partitions)."""
+        try:
+            rules = topic_rules(self.settings.repo_root / "debezium", self.ctx.env)
+        except CdcError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            grown = grow_topics(self.admin_config, rules)
+        except KafkaException as exc:
+            raise ServiceFailedError(f"kafka: adding partitions failed: {exc}") from None
+        for topic, before, after in grown:
+            log.info("kafka: %s grown from %d to %d partitions", topic, before, after)
+
 
 def _silent_logger():
     """librdkafka logs connection-refused noise while the broker boots; keep the CLI readable."""

@@ -340,8 +340,15 @@ def _port_map(services: dict) -> dict[str, list[tuple[str, int, int]]]:
     return {name: published(svc) for name, svc in services.items() if published(svc) and name not in MONITORING}
 
 
+# the consumer runs CONSUMER_INSTANCES replicas in compose, which cannot share a host port:
+# Prometheus reaches each inside the network (test_prometheus_scrapes_the_consumer_and_connects_jmx_exporter)
+NOT_PUBLISHED = {"CONSUMER_METRICS_PORT"}
+
+
 def test_same_published_ports_variables_and_defaults(local_stack: Stack) -> None:
-    local_ports = {var: (svc.name, port) for svc in local_stack.services.values() for port, var in svc.ports()}
+    local_ports = {var: (svc.name, port) for svc in local_stack.services.values() for port, var in svc.ports()
+                   if var not in NOT_PUBLISHED}
+    assert not published(rendered()["services"]["consumer"]), "a replicated service cannot publish a host port"
     assert {var: env_example().get(var) for var in local_ports} == {var: str(port) for var, (_, port) in local_ports.items()}
     # move every port: each must follow its own variable, on the compose service of the same local service
     moved = {var: str(20000 + port) for var, (_, port) in local_ports.items()}
@@ -682,6 +689,17 @@ def _panels(dashboard: dict) -> list[dict]:
     return [p for top in dashboard["panels"] for p in [top, *top.get("panels", [])]]
 
 
+def scrape_targets(job: dict) -> set[tuple[str, int]]:
+    """(host, port) of a scrape job: its static targets, and the names its DNS discovery resolves
+    (each address of a replicated service)."""
+    found = {(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1]))
+             for static in job.get("static_configs", []) for t in static["targets"]}
+    for dns in job.get("dns_sd_configs", []):
+        assert dns.get("type") == "A", f"{job['job_name']}: compose's DNS answers A records, not {dns.get('type')}"
+        found |= {(name, int(dns["port"])) for name in dns["names"]}
+    return found
+
+
 def test_prometheus_scrapes_the_consumer_and_connects_jmx_exporter() -> None:
     services = rendered()["services"]
     prometheus = services["prometheus"]
@@ -690,8 +708,7 @@ def test_prometheus_scrapes_the_consumer_and_connects_jmx_exporter() -> None:
     targets = set()
     for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]:
         assert (job.get("metrics_path", "/metrics"), job.get("scheme", "http")) == ("/metrics", "http"), job
-        for static in job["static_configs"]:
-            targets |= {(job["job_name"], t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1])) for t in static["targets"]}
+        targets |= {(job["job_name"], host, port) for host, port in scrape_targets(job)}
     consumer = services["consumer"]
     consumer_port = int(consumer["environment"]["CONSUMER_METRICS_PORT"])
     assert consumer_port and f"localhost:{consumer_port}/metrics" in " ".join(consumer["healthcheck"]["test"])
@@ -699,6 +716,12 @@ def test_prometheus_scrapes_the_consumer_and_connects_jmx_exporter() -> None:
     assert {(host, port) for _, host, port in targets} == {("consumer", consumer_port), ("connect", agent_port)}, \
         f"Prometheus scrapes {sorted(targets)}"
     assert len({job for job, _, _ in targets}) == 2, "one job per target, so that `up{job=...}` tells them apart"
+    # every replica: Prometheus resolves the service name to each replica's address
+    assert consumer["deploy"]["replicas"] == 1 and rendered({"CONSUMER_INSTANCES": "3"})[
+        "services"]["consumer"]["deploy"]["replicas"] == 3
+    consumer_job = next(j for j in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+                        if ("consumer", consumer_port) in scrape_targets(j))
+    assert consumer_job.get("dns_sd_configs") and not consumer_job.get("static_configs")
     # the agent's port is for Prometheus inside the network: not published, not Connect's REST port
     assert agent_port not in {t for _, _, t in published(services["connect"])} | {8083}
 
@@ -841,7 +864,7 @@ def test_consumer_serves_metrics_where_prometheus_scrapes(tmp_path: Path) -> Non
     ca.write_text("")  # the settings check that the CA file exists; nothing connects here
     env.update({"KAFKA_SSL_CA_LOCATION": str(ca), "CLICKHOUSE_CA_CERT": str(ca)})
     settings = ConsumerSettings.from_env(env)
-    scraped = {int(t.rsplit(":", 1)[1]) for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
-               for static in job["static_configs"] for t in static["targets"] if t.startswith("consumer:")}
+    scraped = {port for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+               for host, port in scrape_targets(job) if host == "consumer"}
     assert [settings.metrics_port] == sorted(scraped)
     assert settings.metrics_host == "0.0.0.0", f"/metrics listens on {settings.metrics_host} only, out of reach"

@@ -112,3 +112,26 @@ def test_down_of_one_service_never_stops_what_it_depends_on(tmp_path: Path) -> N
     assert [s.name for s in stack.dependents(["filler"])] == ["filler"]
     assert [s.name for s in stack.dependents(["kafka"])] == ["kafka", "connect", "consumer"]
     assert [s.name for s in stack.dependents(["postgres"])] == ["postgres", "connect", "airflow", "filler"]
+
+
+def test_consumer_instances_take_the_ports_after_the_metrics_port() -> None:
+    settings = StackSettings.from_env({"CONSUMER_INSTANCES": "3", "CONSUMER_METRICS_PORT": "9500"})
+    assert settings.consumer_metrics_ports == [9500, 9501, 9502]
+    assert StackSettings.from_env({}).consumer_metrics_ports == [9464]
+
+
+@pytest.mark.parametrize("value", ["0", "9", "two"])
+def test_bad_consumer_instances_names_the_setting(value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"CONSUMER_INSTANCES='{value}' is invalid: .* 1 to 8"):
+        StackSettings.from_env({"CONSUMER_INSTANCES": value})
+
+
+def test_a_consumer_instance_on_another_services_port_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"CONSUMER_METRICS_PORT\+1 .* and CONNECT_PORT are both 8083"):
+        StackSettings.from_env({"CONSUMER_INSTANCES": "2", "CONSUMER_METRICS_PORT": "8082"})
+
+
+def test_bad_transaction_partitions_names_the_setting() -> None:
+    assert StackSettings.from_env({}).transaction_partitions == 3
+    with pytest.raises(ConfigError, match="CDC_TRANSACTION_PARTITIONS='0' is invalid"):
+        StackSettings.from_env({"CDC_TRANSACTION_PARTITIONS": "0"})
