@@ -24,17 +24,29 @@ class ConsumerService(Service):
     name = "consumer"
     start_timeout = 60.0
 
+    def _indexes(self) -> list[int]:
+        """The configured instances, then any still running past a CONSUMER_INSTANCES lowered (or
+        not exported) since they started: status, logs and stop see every live consumer."""
+        configured = self.settings.consumer_instances
+        extra = [i for i in range(configured + 1, MAX_CONSUMER_INSTANCES + 1)
+                 if self.ctx.managed(instance_name(i)).pid() is not None]
+        return [*range(1, configured + 1), *extra]
+
+    def _port(self, index: int) -> int:
+        return self.settings.consumer_metrics_port + index - 1
+
     def ports(self) -> list[tuple[int, str]]:
-        return [(port, "CONSUMER_METRICS_PORT" if i == 0 else f"CONSUMER_METRICS_PORT+{i}")
-                for i, port in enumerate(self.settings.consumer_metrics_ports)]
+        return [(self._port(i), "CONSUMER_METRICS_PORT" if i == 1 else f"CONSUMER_METRICS_PORT+{i - 1}")
+                for i in self._indexes()]
 
     def processes(self) -> list[ManagedProcess]:
-        return [self.ctx.managed(instance_name(i)) for i in range(1, self.settings.consumer_instances + 1)]
+        return [self.ctx.managed(instance_name(i)) for i in self._indexes()]
 
     def start(self) -> str:
         """Start the instances that are not running beside those that are: raising CONSUMER_INSTANCES
         adds consumers to the group without stopping the others (the group rebalances)."""
-        instances = list(zip(self.processes(), self.settings.consumer_metrics_ports))
+        instances = [(self.ctx.managed(instance_name(i)), self._port(i))
+                     for i in range(1, self.settings.consumer_instances + 1)]
         missing = [(proc, port) for proc, port in instances if proc.pid() is None]
         if not missing or len(missing) == len(instances):
             return super().start()
@@ -45,7 +57,8 @@ class ConsumerService(Service):
         return f"started {', '.join(proc.name for proc, _ in missing)} beside the running instances"
 
     def launch(self) -> None:
-        self._spawn(list(zip(self.processes(), self.settings.consumer_metrics_ports)))
+        self._spawn([(self.ctx.managed(instance_name(i)), self._port(i))
+                     for i in range(1, self.settings.consumer_instances + 1)])
 
     def _spawn(self, instances: list[tuple[ManagedProcess, int]]) -> None:
         # supervised, as compose's restart policy does in production; a bad config (exit 2) is not retried
@@ -55,16 +68,11 @@ class ConsumerService(Service):
             proc.spawn(argv, env={**env, "CONSUMER_METRICS_PORT": str(port), "CDC_CLIENT_ID": f"cdc-{proc.name}"},
                        cwd=self.settings.repo_root)
 
-    def stop(self) -> bool:
-        """Stop every instance, also those past a CONSUMER_INSTANCES lowered since they started."""
-        stopped = super().stop()
-        for index in range(self.settings.consumer_instances + 1, MAX_CONSUMER_INSTANCES + 1):
-            stopped = self.ctx.managed(instance_name(index)).stop() or stopped
-        return stopped
-
     def health(self) -> Health:
         loaded = 0.0
-        for proc, port in zip(self.processes(), self.settings.consumer_metrics_ports):
+        indexes = self._indexes()
+        for index in indexes:
+            proc, port = self.ctx.managed(instance_name(index)), self._port(index)
             try:
                 response = requests.get(f"http://{HOST}:{port}/metrics", timeout=2)
             except requests.RequestException as exc:
@@ -77,6 +85,6 @@ class ConsumerService(Service):
             if waiting:
                 return Health(False, f"{proc.name}: waiting for {', '.join(waiting)} (see ./stack logs {proc.name})")
             loaded += sum(float(line.split()[-1]) for line in lines if line.startswith("cdc_rows_loaded_total"))
-        count = len(self.processes())
+        count = len(indexes)
         return Health(True, f"consuming{f' as {count} instances' if count > 1 else ''}, "
                             f"{loaded:.0f} rows loaded since start")
