@@ -112,10 +112,14 @@ class StackSettings:
         settings._check_distinct_ports()
         return settings
 
+    def consumer_metrics_port_of(self, instance: int) -> int:
+        """/metrics port of consumer instance `instance`, from 1: CONSUMER_METRICS_PORT, then the ports after it."""
+        return self.consumer_metrics_port + instance - 1
+
     @property
     def consumer_metrics_ports(self) -> list[int]:
-        """/metrics port of each consumer instance: CONSUMER_METRICS_PORT, then the ports after it."""
-        return [self.consumer_metrics_port + i for i in range(self.consumer_instances)]
+        """/metrics port of each configured consumer instance."""
+        return [self.consumer_metrics_port_of(i) for i in range(1, self.consumer_instances + 1)]
 
     def _check_distinct_ports(self) -> None:
         seen: dict[int, str] = {}

@@ -32,11 +32,14 @@ class ConsumerService(Service):
                  if self.ctx.managed(instance_name(i)).pid() is not None]
         return [*range(1, configured + 1), *extra]
 
-    def _port(self, index: int) -> int:
-        return self.settings.consumer_metrics_port + index - 1
+    def _configured(self) -> list[tuple[ManagedProcess, int]]:
+        """(process, /metrics port) of each instance CONSUMER_INSTANCES asks for."""
+        return [(self.ctx.managed(instance_name(i)), self.settings.consumer_metrics_port_of(i))
+                for i in range(1, self.settings.consumer_instances + 1)]
 
     def ports(self) -> list[tuple[int, str]]:
-        return [(self._port(i), "CONSUMER_METRICS_PORT" if i == 1 else f"CONSUMER_METRICS_PORT+{i - 1}")
+        return [(self.settings.consumer_metrics_port_of(i),
+                 "CONSUMER_METRICS_PORT" if i == 1 else f"CONSUMER_METRICS_PORT+{i - 1}")
                 for i in self._indexes()]
 
     def processes(self) -> list[ManagedProcess]:
@@ -45,8 +48,7 @@ class ConsumerService(Service):
     def start(self) -> str:
         """Start the instances that are not running beside those that are: raising CONSUMER_INSTANCES
         adds consumers to the group without stopping the others (the group rebalances)."""
-        instances = [(self.ctx.managed(instance_name(i)), self._port(i))
-                     for i in range(1, self.settings.consumer_instances + 1)]
+        instances = self._configured()
         missing = [(proc, port) for proc, port in instances if proc.pid() is None]
         if not missing or len(missing) == len(instances):
             return super().start()
@@ -57,8 +59,7 @@ class ConsumerService(Service):
         return f"started {', '.join(proc.name for proc, _ in missing)} beside the running instances"
 
     def launch(self) -> None:
-        self._spawn([(self.ctx.managed(instance_name(i)), self._port(i))
-                     for i in range(1, self.settings.consumer_instances + 1)])
+        self._spawn(self._configured())
 
     def _spawn(self, instances: list[tuple[ManagedProcess, int]]) -> None:
         # supervised, as compose's restart policy does in production; a bad config (exit 2) is not retried
@@ -72,7 +73,7 @@ class ConsumerService(Service):
         loaded = 0.0
         indexes = self._indexes()
         for index in indexes:
-            proc, port = self.ctx.managed(instance_name(index)), self._port(index)
+            proc, port = self.ctx.managed(instance_name(index)), self.settings.consumer_metrics_port_of(index)
             try:
                 response = requests.get(f"http://{HOST}:{port}/metrics", timeout=2)
             except requests.RequestException as exc:
