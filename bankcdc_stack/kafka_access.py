@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
                                    ResourceType, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion)
 
+from bankcdc_stack.settings import REPO_ROOT
 from bankcdc_stack.topic_partitions import grow_topics, topic_rules
 
 SCRAM = "SCRAM-SHA-512"
-DEBEZIUM_DIR = Path(__file__).resolve().parents[1] / "debezium"
 CONNECT_GROUP = "bankcdc-connect"
 CONSUMER_GROUP = "bankcdc-raw-loader"
 SCRAM_ITERATIONS = 8192
@@ -132,7 +131,7 @@ def _grow_topics(admin: Mapping[str, str], env: Mapping[str, str]) -> int:
     from cdc_consumer.errors import ConfigError
 
     try:
-        grown = grow_topics(admin, topic_rules(DEBEZIUM_DIR, env))
+        grown = grow_topics(admin, topic_rules(REPO_ROOT / "debezium", env))
     except ConfigError as exc:
         print(f"kafka_access: {exc}", file=sys.stderr)
         return 2
