@@ -119,7 +119,7 @@ def main() -> int:
             runs.append(drain(count, args.changes, admin, ch, filler_env, args.stall_seconds))
             log(f"{count} consumer(s): {runs[-1]['rows_per_s']:,.0f} rows/s")
     finally:
-        with_instances(max(counts)).services["consumer"].stop()
+        stack.services["consumer"].stop()  # every running instance, also those past the configured count
         stack.up(["consumer"])  # as configured before the run
         for dag in paused:
             api.set_paused(dag, False)
