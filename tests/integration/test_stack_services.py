@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -12,10 +13,12 @@ import psycopg2
 import pytest
 import requests
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from bankcdc_stack.process import port_is_free, port_is_listening
 from bankcdc_stack.services.airflow import ADMIN_USER
 from bankcdc_stack.stack import Stack
+from bankcdc_stack.topic_partitions import TopicRule, grow_topics
 
 from .cdc_helpers import connect_auth, kafka_client
 
@@ -54,6 +57,20 @@ def test_kafka_message_produced_and_consumed(stack_env: dict[str, str]) -> None:
         assert received.value() == payload and received.key() == b"k"
     finally:
         consumer.close()
+
+
+def test_a_topic_below_its_partition_rule_is_grown_to_it(stack: Stack) -> None:
+    admin_config = stack.services["kafka"].admin_config
+    admin = AdminClient(admin_config)
+    topic = f"stack-check-grow-{uuid.uuid4().hex[:8]}"  # outside the consumers' bank.* subscription
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(timeout=30)
+    try:
+        rule = TopicRule("check", "grow", re.compile(re.escape(topic)), 3)
+        assert grow_topics(admin_config, [rule]) == [(topic, 1, 3)]
+        assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 3
+        assert grow_topics(admin_config, [rule]) == [], "a topic at its count is left as it is"
+    finally:
+        admin.delete_topics([topic])[topic].result(timeout=30)
 
 
 def test_connect_lists_debezium_postgres_plugin(stack_env: dict[str, str]) -> None:
