@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import psycopg2
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parents[3]
 DAGS = REPO / "airflow" / "dags"
 _FINISHED = re.compile(r"DagRun Finished: dag_id=(?P<dag>\S+), logical_date=.*?, run_id=(?P<run>[^,\s]+),"
                        r".*?state=(?P<state>\w+)")
+_FAILURE = re.compile(r"\[error|ERROR|Traceback|threshold\(s\) exceeded|Task failed")
 _TASK_RUN = re.compile(r"<TaskInstance: (?P<dag>[^.\s]+)\.\S+ (?P<run>\S+) \[")
 
 
@@ -47,8 +49,12 @@ class DagTestRun:
         return self.returncode == 0 and self.state == "success"
 
     def tail(self, chars: int = 6000) -> str:
-        return "\n".join(line for line in self.output.splitlines()
-                         if not line.startswith('{"name"'))[-chars:]  # drop Cosmos' dbt ls dump
+        """The output's end, after the lines that say why a task failed (they may be far above)."""
+        lines = [line for line in self.output.splitlines()
+                 if not line.startswith('{"name"')]  # drop Cosmos' dbt ls dump
+        failures = [line for line in lines if _FAILURE.search(line)][-20:]
+        end = "\n".join(lines)[-chars:]
+        return "\n".join(["-- failure lines --", *failures, "-- end of output --", end]) if failures else end
 
 
 def airflow_cli(stack_env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -103,6 +109,15 @@ class BackgroundFiller:
         output, _ = self.proc.communicate(timeout=60)
         assert self.proc.returncode == 0, f"filler exited {self.proc.returncode}:\n{output[-2000:]}"
         return output
+
+
+def touch_every_table(pg_dsn: str) -> None:
+    """One fresh change per source table, as a stack in use has: a quiet test stack's raw tables
+    are otherwise older than cdc_max_freshness_seconds late in a session."""
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        for table, key in TABLE_KEYS.items():
+            cur.execute(f'UPDATE bank."{table}" SET updated_at = now() '
+                        f'WHERE {key} = (SELECT max({key}) FROM bank."{table}")')
 
 
 def wait_cdc(pg_dsn: str, ch: Client, timeout: float = 180) -> None:

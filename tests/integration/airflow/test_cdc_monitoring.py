@@ -5,23 +5,13 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import psycopg2
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from .conftest import DagTestRun, airflow_cli, dag_test, wait_cdc
+from .conftest import DagTestRun, airflow_cli, dag_test, touch_every_table, wait_cdc
 
 pytestmark = pytest.mark.integration
 STAGES = {"connect", "replication_slot", "kafka", "clickhouse", "end_to_end", "ods"}
-
-
-def _touch_every_table(pg_dsn: str) -> None:
-    """One fresh change per source table, as a stack in use has."""
-    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
-        for table, key in (("customer", "customer_id"), ("account", "account_id"), ("card", "card_id"),
-                           ("terminal", "terminal_id"), ("transaction", "transaction_id")):
-            cur.execute(f'UPDATE bank."{table}" SET updated_at = now() '
-                        f'WHERE {key} = (SELECT max({key}) FROM bank."{table}")')
 
 
 def _figures(ch: Client, run_id: str) -> list[tuple]:
@@ -40,7 +30,7 @@ def end_to_end_threshold_zero(stack_env: dict[str, str]) -> Iterator[None]:
 
 def test_healthy_stack_records_every_stage_and_passes(ods_build: DagTestRun, stack_env: dict[str, str],
                                                       pg_admin_dsn: str, ch_admin: Client) -> None:
-    _touch_every_table(pg_admin_dsn)
+    touch_every_table(pg_admin_dsn)
     wait_cdc(pg_admin_dsn, ch_admin)
     run = dag_test(stack_env, "cdc_monitoring")
     assert run.run_id, run.tail()
@@ -62,7 +52,7 @@ def test_healthy_stack_records_every_stage_and_passes(ods_build: DagTestRun, sta
 def test_threshold_below_current_lag_fails_naming_stage_and_figure(
         ods_build: DagTestRun, end_to_end_threshold_zero: None, stack_env: dict[str, str], pg_admin_dsn: str,
         ch_admin: Client) -> None:
-    _touch_every_table(pg_admin_dsn)
+    touch_every_table(pg_admin_dsn)
     wait_cdc(pg_admin_dsn, ch_admin)
     run = dag_test(stack_env, "cdc_monitoring")
     assert run.returncode != 0 and run.state == "failed", run.tail()
