@@ -42,7 +42,8 @@ def dbt_executable() -> Path:
 
 
 def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
-    """Environment for one dbt process: the stack's addresses and transformer password (HTTPS with
+    """Environment for one dbt process: the stack's addresses, its transformer user
+    (CLICKHOUSE_TRANSFORMER_USER, default transformer) and password (HTTPS with
     CLICKHOUSE_SECURE, trusting CLICKHOUSE_CA_CERT; the replicated cluster CLICKHOUSE_CLUSTER, if
     any), no telemetry, logs and artefacts under work_dir."""
     missing = [name for name in PROFILE_VARS if not stack_env.get(name)]
@@ -56,7 +57,8 @@ def dbt_env(stack_env: dict[str, str], work_dir: Path) -> dict[str, str]:
     if secure not in FLAGS:
         raise ParamError(f"CLICKHOUSE_SECURE={secure!r} is invalid: set it to true (HTTPS) or false (HTTP)")
     env = {**os.environ, **stack_env}
-    env.update(profile_variables(stack_env["CLICKHOUSE_HOST"], port, "transformer",
+    user = stack_env.get("CLICKHOUSE_TRANSFORMER_USER", "").strip() or "transformer"
+    env.update(profile_variables(stack_env["CLICKHOUSE_HOST"], port, user,
                                  stack_env["CLICKHOUSE_TRANSFORMER_PASSWORD"], FLAGS[secure],
                                  stack_env.get("CLICKHOUSE_CLUSTER", "").strip()))
     if FLAGS[secure]:

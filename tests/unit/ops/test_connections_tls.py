@@ -130,3 +130,10 @@ def test_dbt_by_hand_follows_clickhouse_secure(ca: str, tmp_path: Path) -> None:
     assert (tls["CLICKHOUSE_SECURE"], tls["SSL_CERT_FILE"]) == ("True", ca)
     with pytest.raises(ParamError, match="CLICKHOUSE_SECURE='yes' is invalid"):
         dbt_env({**stack, "CLICKHOUSE_SECURE": "yes"}, tmp_path)
+
+
+def test_dbt_by_hand_runs_as_the_transformer_unless_told_otherwise(tmp_path: Path) -> None:
+    stack = {"CLICKHOUSE_HOST": "127.0.0.1", "CLICKHOUSE_PORT": "8123", "CLICKHOUSE_TRANSFORMER_PASSWORD": "pw"}
+    assert dbt_env(stack, tmp_path)["CLICKHOUSE_TRANSFORMER_USER"] == "transformer"
+    admin = dbt_env({**stack, "CLICKHOUSE_TRANSFORMER_USER": "default"}, tmp_path)  # bench/dbt_incremental.py
+    assert (admin["CLICKHOUSE_TRANSFORMER_USER"], admin["CLICKHOUSE_TRANSFORMER_PASSWORD"]) == ("default", "pw")
