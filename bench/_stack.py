@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import clickhouse_connect
 import psycopg2
 
+from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
 
 
@@ -49,3 +51,33 @@ def filler_postgres(filler_env: dict[str, str]) -> Any:
                           user=filler_env["DB_USER"], password=filler_env["DB_PASSWORD"])
     pg.autocommit = True
     return pg
+
+
+def _busy_tasks(api: AirflowApi) -> int:
+    """Task instances of any DAG that are running or queued for a worker."""
+    found = api.call("GET", "/dags/~/dagRuns/~/taskInstances", params={"state": ["running", "queued"], "limit": 1})
+    return int(found["total_entries"])
+
+
+@contextlib.contextmanager
+def quiet_pipeline(stack: Stack, wait_seconds: float = 600) -> Iterator[AirflowApi]:
+    """The continuous filler stopped and every unpaused DAG paused, then its running and queued
+    task instances waited for (up to `wait_seconds`), so a measurement has the machine to itself;
+    both restored after. A run paused before its first task started keeps its deferred sensors
+    parked in the triggerer until the DAG is unpaused; they use next to no CPU."""
+    api = AirflowApi.for_stack(dict(stack.ctx.env), stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
+    filler_was_running = stack.services["filler"].is_running()
+    stack.services["filler"].stop()
+    paused = [d["dag_id"] for d in api.call("GET", "/dags", params={"limit": 100, "paused": False})["dags"]]
+    try:
+        for dag in paused:
+            api.set_paused(dag, True)
+        deadline = time.monotonic() + wait_seconds
+        while _busy_tasks(api) and time.monotonic() < deadline:
+            time.sleep(2)
+        yield api
+    finally:
+        for dag in paused:
+            api.set_paused(dag, False)
+        if filler_was_running:
+            stack.services["filler"].start()

@@ -28,10 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _stack import clickhouse_admin, filler_environment, filler_postgres, healthy_stack  # bench/_stack.py: this folder is on sys.path
+from _stack import clickhouse_admin, filler_environment, filler_postgres, healthy_stack, quiet_pipeline  # bench/_stack.py: this folder is on sys.path
 
 import _proc_cpu
-from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
 from cdc_consumer.connectors import ConnectClient, load_specs
 
@@ -71,14 +70,6 @@ def set_connectors(connect: ConnectClient, action: str) -> None:
             return
         time.sleep(1)
     raise RuntimeError(f"connectors not PAUSED after 120 s: {states}")
-
-
-def pause_dags(api: AirflowApi) -> list[str]:
-    """Pause every unpaused DAG; returns them, to unpause after."""
-    dags = [d["dag_id"] for d in api.call("GET", "/dags", params={"limit": 100, "paused": False})["dags"]]
-    for dag in dags:
-        api.set_paused(dag, True)
-    return dags
 
 
 def wait_loaded(ch: Any, lsn: int, expected: int, stall_seconds: float) -> int:
@@ -182,17 +173,8 @@ def main() -> int:
     stack = healthy_stack()
     if stack is None:
         return 1
-    api = AirflowApi.for_stack(dict(stack.ctx.env), stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
-    filler_was_running = stack.services["filler"].is_running()
-    stack.services["filler"].stop()
-    paused = pause_dags(api)
-    try:
+    with quiet_pipeline(stack):
         result = {"changes_target": args.changes, **run(stack, args.changes, args.stall_seconds)}
-    finally:
-        for dag in paused:
-            api.set_paused(dag, False)
-        if filler_was_running:
-            stack.services["filler"].start()
     print(json.dumps(result, indent=2, default=str))
     return 0 if result["drain"]["complete"] else 1
 

@@ -21,14 +21,13 @@ import os
 import time
 from typing import Any
 
-from _stack import clickhouse_admin, filler_environment, filler_postgres, healthy_stack  # bench/_stack.py: this folder is on sys.path
-from chain_drain import RAW, backfill, log, pause_dags, source_changes, wait_loaded
+from _stack import clickhouse_admin, filler_environment, filler_postgres, healthy_stack, quiet_pipeline  # bench/_stack.py: this folder is on sys.path
+from chain_drain import RAW, backfill, log, source_changes, wait_loaded
 
 import _proc_cpu
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.kafka_access import CONSUMER_GROUP
 from bankcdc_stack.stack import Stack
 
@@ -109,22 +108,15 @@ def main() -> int:
     filler_env = filler_environment(stack)
     ch = clickhouse_admin(env)
     admin = AdminClient(stack.services["kafka"].admin_config)
-    api = AirflowApi.for_stack(env, stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
-    filler_was_running = stack.services["filler"].is_running()
-    stack.services["filler"].stop()
-    paused = pause_dags(api)
     runs: list[dict[str, Any]] = []
-    try:
-        for count in counts:
-            runs.append(drain(count, args.changes, admin, ch, filler_env, args.stall_seconds))
-            log(f"{count} consumer(s): {runs[-1]['rows_per_s']:,.0f} rows/s")
-    finally:
-        stack.services["consumer"].stop()  # every running instance, also those past the configured count
-        stack.up(["consumer"])  # as configured before the run
-        for dag in paused:
-            api.set_paused(dag, False)
-        if filler_was_running:
-            stack.services["filler"].start()
+    with quiet_pipeline(stack):
+        try:
+            for count in counts:
+                runs.append(drain(count, args.changes, admin, ch, filler_env, args.stall_seconds))
+                log(f"{count} consumer(s): {runs[-1]['rows_per_s']:,.0f} rows/s")
+        finally:
+            stack.services["consumer"].stop()  # every running instance, also those past the configured count
+            stack.up(["consumer"])  # as configured before the run
     one = next((r["rows_per_s"] for r in runs if r["instances"] == 1), None)
     result = {"changes_per_backlog": args.changes, "started": dt.datetime.now().isoformat(timespec="seconds"),
               "runs": runs,
