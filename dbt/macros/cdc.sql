@@ -201,7 +201,8 @@ where not is_deleted
     the highest (version_col, built_at, dbt_run_id), and, with drop_deleted, nothing when the
     winner is a tombstone. Order-independent, so two runs at once converge: whichever finishes
     last sees both runs' rows and keeps the same winner. A lightweight DELETE restricted by the
-    sort key; its predicate reads only fixed-width columns (key, version, built_at). -#}
+    sort key; its predicate reads only fixed-width columns (key, version, built_at). Written as a
+    patch part (patch_part_delete), so it costs what it deletes, not what the table holds. -#}
 {% macro collapse_to_latest_run(key, version_col='row_version', drop_deleted=true) -%}
     {%- set built_at -%}
         toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC')
@@ -229,6 +230,14 @@ where not is_deleted
           where not winner_is_deleted
           {%- endif %}
       )
+    {{ patch_part_delete() }}
+{%- endmacro %}
+
+{#- The settings clause of the project's lightweight DELETEs: written as a patch part, whose cost
+    follows the rows deleted, on tables with the block number and offset columns
+    (dbt_project.yml); as a mutation over every part on a table created without them. -#}
+{% macro patch_part_delete() -%}
+    settings lightweight_delete_mode = 'lightweight_update'
 {%- endmacro %}
 
 

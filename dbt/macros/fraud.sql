@@ -45,4 +45,5 @@
           and inner_row.window_start >= outer_row.window_start
           and inner_row.window_end <= outer_row.window_end
     )
+    {{ patch_part_delete() }}
 {%- endmacro %}

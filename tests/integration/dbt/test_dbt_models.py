@@ -108,6 +108,23 @@ def test_ods_equals_postgres_row_for_row_and_deletes_are_gone(built: dict, pg_ad
         assert rows == keys, f"{rel}: {rows} rows for {keys} keys (read without FINAL)"
 
 
+def test_collapsing_deletes_write_patch_parts_not_mutations(built: dict, ch: Client) -> None:
+    """The post-hook's DELETE costs the rows it deletes: no mutation over every part of the table."""
+    superseded = ch.query("SELECT count() FROM raw.`transaction` WHERE _op = 'u'").result_rows[0][0]
+    assert superseded > 0, "no transaction changed after its insert: no incremental run deleted anything"
+    collapsed = ch.query("SELECT database, name, create_table_query FROM system.tables "
+                         "WHERE database IN ('ods', 'marts') AND engine LIKE '%MergeTree'").result_rows
+    names = {f"{db}.{name}" for db, name, _ in collapsed}
+    assert {t.ods for t in ODS_TABLES.values()} | set(MARTS) <= names
+    for db, name, ddl in collapsed:
+        if name != "dbt_watermarks":
+            assert "enable_block_number_column = 1" in ddl and "enable_block_offset_column = 1" in ddl, \
+                f"{db}.{name} cannot take patch parts:\n{ddl}"
+    mutations = ch.query("SELECT database, table, command FROM system.mutations "
+                         "WHERE database IN ('ods', 'marts')").result_rows
+    assert not mutations, f"collapsing deletes ran as mutations: {mutations[:3]}"
+
+
 def test_rerun_changes_nothing(built: dict, stack_env: dict[str, str], ch: Client) -> None:
     before = _fingerprint(ch)
     _dbt(stack_env, built["work"], "run")
