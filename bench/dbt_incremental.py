@@ -1,6 +1,7 @@
 """dbt incremental run time vs table size, as JSON: 100,000 new transactions on top of N loaded.
 
-Runs against the local stack's ClickHouse (`./stack up`), in a scratch copy of the project's
+Runs against the local stack's ClickHouse (`./stack up`) with the continuous filler stopped and
+the Airflow DAGs paused (nothing else runs; both restored after), in a scratch copy of the project's
 databases (bench_raw, bench_stg, bench_ods, bench_marts; dbt var db_prefix=bench_) that it
 drops at the end; the dev stack's own raw/ods are never touched. For each size N:
 
@@ -10,7 +11,9 @@ drops at the end; the dev stack's own raw/ods are never touched. For each size N
   3. 100,000 new transactions arrive as the consumer would load them: an insert event (pending)
      and an update event (approved) each, plus 20 card closes and 5 deleted transactions;
   4. `dbt run` (incremental) is timed, then a second `dbt run` with nothing new (fixed overhead);
-  5. `dbt run --full-refresh` over the same data is timed for comparison.
+  5. `dbt run --full-refresh` over the same data is timed for comparison;
+  6. the post-hook's DELETE alone, on copies of ods_transactions: 1,000 rows of old keys
+     superseded, deleted as a patch part and as a mutation (lightweight_delete_mode).
 
 dbt runs as the ClickHouse admin here (the transformer role may only write stg/ods/marts).
 
@@ -28,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _stack import clickhouse_admin  # bench/_stack.py: this script's folder is first on sys.path
+from _stack import clickhouse_admin, quiet_pipeline  # bench/_stack.py: this script's folder is first on sys.path
 
 from bankcdc_ops.dbt_cli import run_dbt
 from bankcdc_stack.stack import Stack
@@ -101,6 +104,30 @@ def add_new_changes(ch, size: int) -> None:
               WHERE transaction_id BETWEEN {size + 1} AND {size + 5} AND _op = 'u')""")  # aliases shadow columns
 
 
+def delete_seconds(ch, rounds: int = 4) -> dict[str, list[float]]:
+    """Seconds of a collapse-style DELETE of 1,000 superseded rows spread over the whole table,
+    per lightweight_delete_mode, each on its own copy of bench_ods.ods_transactions."""
+    copy = f"{PREFIX}ods.delete_probe"
+    out = {}
+    for mode in ("lightweight_update", "alter_update"):
+        ch.command(f"DROP TABLE IF EXISTS {copy} SYNC")
+        ch.command(f"CREATE TABLE {copy} AS {PREFIX}ods.ods_transactions")
+        ch.command(f"INSERT INTO {copy} SELECT * FROM {PREFIX}ods.ods_transactions")
+        seconds = []
+        for i in range(rounds):
+            run = f"probe{i}"
+            ch.command(f"""INSERT INTO {copy} SELECT * REPLACE (row_version + 1 AS row_version, '{run}' AS dbt_run_id)
+                FROM {copy} WHERE transaction_id % 10000 = {i} AND NOT startsWith(dbt_run_id, 'probe') LIMIT 1000""")
+            started = time.monotonic()
+            ch.command(f"""DELETE FROM {copy} WHERE transaction_id IN (SELECT transaction_id FROM {copy}
+                WHERE dbt_run_id = '{run}') AND dbt_run_id != '{run}'""",
+                       settings={"lightweight_delete_mode": mode, "mutations_sync": 2})
+            seconds.append(round(time.monotonic() - started, 3))
+        out[mode] = seconds
+    ch.command(f"DROP TABLE IF EXISTS {copy} SYNC")
+    return out
+
+
 def model_seconds(work: Path) -> dict[str, float]:
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
     return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in results}
@@ -116,8 +143,10 @@ def timed_run(env: dict[str, str], work: Path, *extra: str) -> dict:
             break
     if not result.ok:
         raise RuntimeError(f"dbt run {' '.join(extra)} failed:\n{result.tail()}")
-    slowest = sorted(model_seconds(work).items(), key=lambda kv: -kv[1])[:4]
-    return {"seconds": round(result.seconds, 2), "attempts": attempt, "slowest_models_s": dict(slowest)}
+    models = model_seconds(work)
+    slowest = sorted(models.items(), key=lambda kv: -kv[1])[:4]
+    return {"seconds": round(result.seconds, 2), "attempts": attempt, "ods_transactions_s": models["ods_transactions"],
+            "slowest_models_s": dict(slowest)}
 
 
 def bench_size(ch, env: dict[str, str], work: Path, size: int) -> dict:
@@ -132,11 +161,22 @@ def bench_size(ch, env: dict[str, str], work: Path, size: int) -> dict:
     incremental = timed_run(env, work)
     idle = timed_run(env, work)
     full = timed_run(env, work, "--full-refresh")
+    deletes = delete_seconds(ch)
     ods_rows = ch.query(f"SELECT count() FROM {PREFIX}ods.ods_transactions").result_rows[0][0]
     expected = size + NEW_TXNS - 5
     return {"loaded_transactions": size, "new_transactions": NEW_TXNS, "ods_transactions_after": ods_rows,
             "ods_rows_as_expected": ods_rows == expected, "raw_load_seconds": round(load_s, 1),
-            "incremental_run": incremental, "incremental_run_nothing_new": idle, "full_refresh": full}
+            "incremental_run": incremental, "incremental_run_nothing_new": idle, "full_refresh": full,
+            "delete_1000_superseded_s": deletes}
+
+
+def size_ratios(small: dict, large: dict) -> dict:
+    """How much more the incremental run costs on the largest table than on the smallest (issue
+    #17's goal: <= 1.3 from 1 M to 10 M), for the whole run and for ods_transactions alone."""
+    def ratio(figure: str) -> float:
+        return round(large["incremental_run"][figure] / small["incremental_run"][figure], 2)
+    return {"sizes": [small["loaded_transactions"], large["loaded_transactions"]],
+            "incremental_run": ratio("seconds"), "ods_transactions_model": ratio("ods_transactions_s")}
 
 
 def main() -> int:
@@ -157,7 +197,7 @@ def main() -> int:
                "CLICKHOUSE_TRANSFORMER_PASSWORD": env["CLICKHOUSE_PASSWORD"]}
     result: dict = {"new_transactions_per_run": NEW_TXNS, "runs": []}
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-dbt-") as tmp:
+        with quiet_pipeline(stack), tempfile.TemporaryDirectory(prefix="bench-dbt-") as tmp:
             for size in sizes:
                 result["runs"].append(bench_size(ch, dbt_env, Path(tmp), size))
                 print(json.dumps(result["runs"][-1]), file=sys.stderr)
@@ -165,6 +205,8 @@ def main() -> int:
         if not args.keep:
             for db in DATABASES:
                 ch.command(f"DROP DATABASE IF EXISTS {db} SYNC")
+    if len(result["runs"]) > 1:
+        result["ratio_largest_to_smallest"] = size_ratios(result["runs"][0], result["runs"][-1])
     print(json.dumps(result, indent=2))
     return 0
 
