@@ -104,10 +104,12 @@ def add_new_changes(ch, size: int) -> None:
               WHERE transaction_id BETWEEN {size + 1} AND {size + 5} AND _op = 'u')""")  # aliases shadow columns
 
 
-def delete_seconds(ch, rounds: int = 4) -> dict[str, list[float]]:
-    """Seconds of a collapse-style DELETE of 1,000 superseded rows spread over the whole table,
-    per lightweight_delete_mode, each on its own copy of bench_ods.ods_transactions."""
+def delete_seconds(ch, rounds: int = 4, superseded: int = 1000) -> dict[str, list[float]]:
+    """Seconds of a collapse-style DELETE of `superseded` rows spread evenly over the whole
+    table, per lightweight_delete_mode, each on its own copy of bench_ods.ods_transactions."""
     copy = f"{PREFIX}ods.delete_probe"
+    rows = ch.query(f"SELECT count() FROM {PREFIX}ods.ods_transactions").result_rows[0][0]
+    stride = max(rows // superseded, rounds + 1)
     out = {}
     for mode in ("lightweight_update", "alter_update"):
         ch.command(f"DROP TABLE IF EXISTS {copy} SYNC")
@@ -117,7 +119,8 @@ def delete_seconds(ch, rounds: int = 4) -> dict[str, list[float]]:
         for i in range(rounds):
             run = f"probe{i}"
             ch.command(f"""INSERT INTO {copy} SELECT * REPLACE (row_version + 1 AS row_version, '{run}' AS dbt_run_id)
-                FROM {copy} WHERE transaction_id % 10000 = {i} AND NOT startsWith(dbt_run_id, 'probe') LIMIT 1000""")
+                FROM {copy} WHERE transaction_id % {stride} = {i} AND NOT startsWith(dbt_run_id, 'probe')
+                LIMIT {superseded}""")
             started = time.monotonic()
             ch.command(f"""DELETE FROM {copy} WHERE transaction_id IN (SELECT transaction_id FROM {copy}
                 WHERE dbt_run_id = '{run}') AND dbt_run_id != '{run}'""",
