@@ -10,13 +10,32 @@ from typing import Callable, TypeVar
 import psycopg2
 
 from filler.config import DbSettings
-from filler.errors import ConfigError, DatabaseUnavailable, SchemaMissing
+from filler.errors import ConfigError, DatabaseUnavailable, FillerError, SchemaMissing
 
 log = logging.getLogger("filler")
 T = TypeVar("T")
 
-# errors that mean "the server or the connection went away": retry after reconnecting
+# errors that may mean "the server or the connection went away": retry after reconnecting
 TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
+# of those, the SQLSTATEs of a lost or refused connection (none at all: the client lost it)
+_CONNECTION_CLASS = "08"
+_SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03"})  # admin / crash shutdown, cannot connect now
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether a TRANSIENT error lost the connection (retry), rather than being PostgreSQL's answer
+    to the statement, such as a trigger's 'object not in prerequisite state', which a retry
+    would only repeat forever."""
+    code = getattr(exc, "pgcode", None)
+    return code is None or code.startswith(_CONNECTION_CLASS) or code in _SERVER_GOING_AWAY
+
+
+def server_refusal(exc: BaseException) -> str:
+    """PostgreSQL's message for an error it answered with, and its hint if it gave one."""
+    diag = getattr(exc, "diag", None)
+    message = getattr(diag, "message_primary", None) or _first_line(exc)
+    hint = getattr(diag, "message_hint", None)
+    return f"PostgreSQL refused the write ({exc.pgcode}): {message}" + (f"; hint: {hint}" if hint else "")
 SEQUENCES = {
     "customer": ("bank.customer", "customer_id"),
     "account": ("bank.account", "account_id"),
@@ -113,6 +132,8 @@ class Database:
                 retried = True
                 self.conn.rollback()
             except TRANSIENT as exc:
+                if not lost_connection(exc):
+                    raise FillerError(server_refusal(exc)) from exc
                 retried = True
                 try:
                     if self.conn is not None and not self.conn.closed:

@@ -148,3 +148,20 @@ def test_seeded_backfill_is_reproducible(backfilled, make_filler_db) -> None:
     other = third.filler(*[("8" if arg == "7" else arg) for arg in ARGS])
     assert other.returncode == 0, other.stderr
     assert _dump(third)['"transaction"'] != a['"transaction"']
+
+
+def test_a_refusal_that_a_retry_would_repeat_stops_the_backfill_naming_it(make_filler_db) -> None:
+    """With no token key, PostgreSQL refuses every card and customer (SQLSTATE 55000, an
+    OperationalError to psycopg2): the backfill stops with its message and hint instead of
+    reconnecting and retrying the same batch forever."""
+    db = make_filler_db("no_key")
+    conn = db.admin()
+    with conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM bank_vault.token_key")
+    conn.close()
+    result = db.filler("backfill", "--backfill-days", "1", "--txns-per-day", "100", timeout=60)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "PostgreSQL refused the write (55000): no token key installed" in result.stderr
+    assert "hint: set BANK_TOKEN_KEY" in result.stderr
+    assert "reconnecting" not in result.stderr
+    assert db.scalar('SELECT count(*) FROM bank.customer') == 0
