@@ -60,24 +60,33 @@ def _busy_tasks(api: AirflowApi) -> int:
 
 
 @contextlib.contextmanager
+def filler_stopped(stack: Stack) -> Iterator[None]:
+    """The stack's continuous filler stopped, and started again after if it was running."""
+    was_running = stack.services["filler"].is_running()
+    stack.services["filler"].stop()
+    try:
+        yield
+    finally:
+        if was_running:
+            stack.services["filler"].start()
+
+
+@contextlib.contextmanager
 def quiet_pipeline(stack: Stack, wait_seconds: float = 600) -> Iterator[AirflowApi]:
     """The continuous filler stopped and every unpaused DAG paused, then its running and queued
     task instances waited for (up to `wait_seconds`), so a measurement has the machine to itself;
     both restored after. A run paused before its first task started keeps its deferred sensors
     parked in the triggerer until the DAG is unpaused; they use next to no CPU."""
     api = AirflowApi.for_stack(dict(stack.ctx.env), stack.ctx.secrets["AIRFLOW_ADMIN_PASSWORD"])
-    filler_was_running = stack.services["filler"].is_running()
-    stack.services["filler"].stop()
-    paused = [d["dag_id"] for d in api.call("GET", "/dags", params={"limit": 100, "paused": False})["dags"]]
-    try:
-        for dag in paused:
-            api.set_paused(dag, True)
-        deadline = time.monotonic() + wait_seconds
-        while _busy_tasks(api) and time.monotonic() < deadline:
-            time.sleep(2)
-        yield api
-    finally:
-        for dag in paused:
-            api.set_paused(dag, False)
-        if filler_was_running:
-            stack.services["filler"].start()
+    with filler_stopped(stack):
+        paused = [d["dag_id"] for d in api.call("GET", "/dags", params={"limit": 100, "paused": False})["dags"]]
+        try:
+            for dag in paused:
+                api.set_paused(dag, True)
+            deadline = time.monotonic() + wait_seconds
+            while _busy_tasks(api) and time.monotonic() < deadline:
+                time.sleep(2)
+            yield api
+        finally:
+            for dag in paused:
+                api.set_paused(dag, False)

@@ -36,7 +36,7 @@ import time
 from typing import Any
 
 import _proc_cpu  # bench/_proc_cpu.py and bench/_stack.py: this script's folder is first on sys.path
-from _stack import clickhouse_admin, filler_environment, healthy_stack
+from _stack import clickhouse_admin, filler_environment, filler_stopped, healthy_stack
 
 from bankcdc_stack.airflow_api import AirflowApi
 from bankcdc_stack.stack import Stack
@@ -235,19 +235,16 @@ def main() -> int:
     ch = clickhouse_admin(env)
     filler_env = filler_environment(stack)
     paused = {dag: api.is_paused(dag) for dag in DAGS}
-    filler_was_running = stack.services["filler"].is_running()
     result: dict[str, Any] = {}
-    try:
-        stack.services["filler"].stop()
-        for dag in DAGS:
-            api.set_paused(dag, False)
-        result["loaded"] = run_phase(stack, api, ch, filler_env, args.rate, args.seconds, args.warmup)
-        result["quiet"] = run_phase(stack, api, ch, filler_env, args.quiet_rate, args.quiet_seconds, args.warmup)
-    finally:
-        for dag, was_paused in paused.items():
-            api.set_paused(dag, was_paused)
-        if filler_was_running:
-            stack.services["filler"].start()
+    with filler_stopped(stack):
+        try:
+            for dag in DAGS:
+                api.set_paused(dag, False)
+            result["loaded"] = run_phase(stack, api, ch, filler_env, args.rate, args.seconds, args.warmup)
+            result["quiet"] = run_phase(stack, api, ch, filler_env, args.quiet_rate, args.quiet_seconds, args.warmup)
+        finally:
+            for dag, was_paused in paused.items():
+                api.set_paused(dag, was_paused)
     print(json.dumps(result, indent=2, default=str))
     return 0
 

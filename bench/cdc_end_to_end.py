@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from _stack import clickhouse_admin, filler_environment, filler_postgres, healthy_stack  # bench/_stack.py: this folder is on sys.path
+from _stack import clickhouse_admin, filler_environment, filler_postgres, filler_stopped, healthy_stack  # bench/_stack.py: this folder is on sys.path
 
 from bankcdc_stack.stack import Stack
 
@@ -123,42 +123,39 @@ def main() -> int:
         return 1
     filler_env = filler_environment(stack)
     ch = clickhouse_admin(stack.ctx.env)
-    filler_was_running = stack.services["filler"].is_running()
-    stack.services["filler"].stop()
     result: dict = {"rate_target_tx_s": args.rate, "seconds": args.seconds}
-    try:
-        print(f"sustained phase: {args.rate} tx/s for {args.seconds}s ...", file=sys.stderr)
-        wal_before = wal_bytes(filler_env)
-        start, end = run_filler(filler_env, args.rate, args.seconds)
-        wal_after = wal_bytes(filler_env)
-        since, until = (dt.datetime.fromtimestamp(t, dt.timezone.utc) for t in (start, end))
-        wait_drained(ch, since)
-        figures = lag_figures(ch, since, until)
-        figures["source_rows_per_s"] = round(figures["events"] / (end - start), 1)
-        # what a replication slot retains per minute the connectors are down, at this rate
-        figures["wal_bytes_per_minute"] = round((wal_after - wal_before) / ((end - start) / 60))
-        figures.update(write_path_figures(ch, since, until))
-        result["sustained"] = figures
-        if args.burst_seconds:
-            print(f"capacity phase: filler flat out for {args.burst_seconds}s ...", file=sys.stderr)
-            start, end = run_filler(filler_env, 100000, args.burst_seconds)
-            since = dt.datetime.fromtimestamp(start, dt.timezone.utc)
-            landed = wait_drained(ch, since)
-            first, last, count = ch.query(
-                f"SELECT min(_loaded_at), max(_loaded_at), count() FROM merge('raw', '^({'|'.join(TABLES)})$') "
-                "WHERE _source_ts >= {s:DateTime64(3)} AND _op != 'r'", parameters={"s": since}).result_rows[0]
-            seconds = max((last - first).total_seconds(), 1e-3)
-            result["capacity"] = {"events": count, "source_seconds": round(end - start, 1),
-                                  "load_seconds": round(seconds, 1), "rows_per_s_into_raw": round(count / seconds, 1),
-                                  "drained_after_source_stopped_s": round(landed - end, 1)}
-        if args.burst_seconds:
-            print("consumer-alone phase: backlog in Kafka, then drain ...", file=sys.stderr)
-            result["consumer_alone"] = drain_backlog(stack, ch, filler_env, args.burst_seconds)
-    finally:
-        if not stack.services["consumer"].is_running():
-            stack.services["consumer"].start()
-        if filler_was_running:
-            stack.services["filler"].start()
+    with filler_stopped(stack):
+        try:
+            print(f"sustained phase: {args.rate} tx/s for {args.seconds}s ...", file=sys.stderr)
+            wal_before = wal_bytes(filler_env)
+            start, end = run_filler(filler_env, args.rate, args.seconds)
+            wal_after = wal_bytes(filler_env)
+            since, until = (dt.datetime.fromtimestamp(t, dt.timezone.utc) for t in (start, end))
+            wait_drained(ch, since)
+            figures = lag_figures(ch, since, until)
+            figures["source_rows_per_s"] = round(figures["events"] / (end - start), 1)
+            # what a replication slot retains per minute the connectors are down, at this rate
+            figures["wal_bytes_per_minute"] = round((wal_after - wal_before) / ((end - start) / 60))
+            figures.update(write_path_figures(ch, since, until))
+            result["sustained"] = figures
+            if args.burst_seconds:
+                print(f"capacity phase: filler flat out for {args.burst_seconds}s ...", file=sys.stderr)
+                start, end = run_filler(filler_env, 100000, args.burst_seconds)
+                since = dt.datetime.fromtimestamp(start, dt.timezone.utc)
+                landed = wait_drained(ch, since)
+                first, last, count = ch.query(
+                    f"SELECT min(_loaded_at), max(_loaded_at), count() FROM merge('raw', '^({'|'.join(TABLES)})$') "
+                    "WHERE _source_ts >= {s:DateTime64(3)} AND _op != 'r'", parameters={"s": since}).result_rows[0]
+                seconds = max((last - first).total_seconds(), 1e-3)
+                result["capacity"] = {"events": count, "source_seconds": round(end - start, 1),
+                                      "load_seconds": round(seconds, 1), "rows_per_s_into_raw": round(count / seconds, 1),
+                                      "drained_after_source_stopped_s": round(landed - end, 1)}
+            if args.burst_seconds:
+                print("consumer-alone phase: backlog in Kafka, then drain ...", file=sys.stderr)
+                result["consumer_alone"] = drain_backlog(stack, ch, filler_env, args.burst_seconds)
+        finally:
+            if not stack.services["consumer"].is_running():
+                stack.services["consumer"].start()
     print(json.dumps(result, indent=2, default=str))
     return 0
 
