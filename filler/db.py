@@ -21,6 +21,20 @@ TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
 _CONNECTION_CLASS = "08"
 _SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03"})  # admin / crash shutdown, cannot connect now
 
+SEQUENCES = {
+    "customer": ("bank.customer", "customer_id"),
+    "account": ("bank.account", "account_id"),
+    "card": ("bank.card", "card_id"),
+    "terminal": ("bank.terminal", "terminal_id"),
+    "transaction": ('bank."transaction"', "transaction_id"),
+    "scenario": ("fraud_truth.scenario", "scenario_id"),
+}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
 
 def lost_connection(exc: BaseException) -> bool:
     """Whether a TRANSIENT error lost the connection (retry), rather than being PostgreSQL's answer
@@ -35,20 +49,7 @@ def server_refusal(exc: BaseException) -> str:
     diag = getattr(exc, "diag", None)
     message = getattr(diag, "message_primary", None) or _first_line(exc)
     hint = getattr(diag, "message_hint", None)
-    return f"PostgreSQL refused the write ({exc.pgcode}): {message}" + (f"; hint: {hint}" if hint else "")
-SEQUENCES = {
-    "customer": ("bank.customer", "customer_id"),
-    "account": ("bank.account", "account_id"),
-    "card": ("bank.card", "card_id"),
-    "terminal": ("bank.terminal", "terminal_id"),
-    "transaction": ('bank."transaction"', "transaction_id"),
-    "scenario": ("fraud_truth.scenario", "scenario_id"),
-}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return f"PostgreSQL refused the write ({getattr(exc, 'pgcode', None)}): {message}" + (f"; hint: {hint}" if hint else "")
 
 
 class Database:
