@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 import psycopg2
 
@@ -29,6 +29,12 @@ SEQUENCES = {
     "transaction": ('bank."transaction"', "transaction_id"),
     "scenario": ("fraud_truth.scenario", "scenario_id"),
 }
+# n ids from a sequence: only the bounds when they are consecutive, else every id
+_DRAW_IDS = """
+    WITH drawn AS (SELECT nextval(%s) AS id FROM generate_series(1, %s))
+    SELECT min(id), max(id),
+           CASE WHEN max(id) - min(id) + 1 <> count(*) THEN array_agg(id ORDER BY id) END
+    FROM drawn"""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -172,7 +178,7 @@ class IdReserve:
         `spread(pool)` how many ids are drawn per id kept."""
         self.db = db
         self.block = block
-        self.keep = keep or (lambda _pool, _id: True)
+        self.keep = keep
         self.spread = spread or (lambda _pool: 1)
         self.pools: dict[str, deque[int]] = {name: deque() for name in SEQUENCES}
         self._seq_names: dict[str, str] = {}
@@ -185,6 +191,13 @@ class IdReserve:
                 self._seq_names[name] = cur.fetchone()[0]
         return self._seq_names[name]
 
+    def _draw(self, cur, name: str, count: int) -> Iterable[int]:
+        """`count` fresh ids of pool `name`, ascending, in one round trip (a range when no other
+        session drew from the sequence meanwhile)."""
+        cur.execute(_DRAW_IDS, (self._sequence(cur.connection, name), count))
+        low, high, scattered = cur.fetchone()
+        return range(low, high + 1) if scattered is None else scattered
+
     def ensure(self, needs: dict[str, int]) -> None:
         while missing := {k: n for k, n in needs.items() if len(self.pools[k]) < n}:
 
@@ -193,9 +206,8 @@ class IdReserve:
                 with conn.cursor() as cur:
                     for name, need in missing.items():
                         count = (max(need - len(self.pools[name]), 0) + self.block) * self.spread(name)
-                        cur.execute("SELECT nextval(%s) FROM generate_series(1, %s)",
-                                    (self._sequence(conn, name), count))
-                        got[name] = [r[0] for r in cur.fetchall() if self.keep(name, r[0])]
+                        ids = self._draw(cur, name, count)
+                        got[name] = ids if self.keep is None else [i for i in ids if self.keep(name, i)]
                 conn.commit()
                 return got
 

@@ -16,6 +16,8 @@ import psycopg2
 import pytest
 
 from filler.batch import Batch
+from filler.config import DbSettings
+from filler.db import Database, IdReserve
 from filler.writer import describe_refusal
 
 from . import checks
@@ -83,3 +85,24 @@ def test_a_refused_batch_names_the_constraint_the_table_and_the_row(make_filler_
     constraint = refused.value.diag.constraint_name
     assert constraint and f"constraint {constraint} of bank.terminal" in message, message
     assert "Failing row contains" in message and "backfill batch 7" in message and "rolled back whole" in message
+
+
+def test_id_reserve_draws_a_range_or_the_ids_another_session_left(make_filler_db) -> None:
+    db = make_filler_db("ids")
+    settings = DbSettings(host=db.env["DB_HOST"], port=int(db.env["DB_PORT"]), name=db.name, user=db.role,
+                          password=db.password)
+    reserve = IdReserve(Database(settings, max_wait=5.0), block=0)
+    reserve.db.connect()
+    try:
+        reserve.ensure({"scenario": 5})
+        assert list(reserve.pools["scenario"]) == [1, 2, 3, 4, 5]
+        # a sequence that hands out ids with gaps, as when another session draws at the same time:
+        # the pool gets the ids themselves, never the span between them
+        admin = db.admin()
+        with admin.cursor() as cur:
+            cur.execute("ALTER SEQUENCE fraud_truth.scenario_scenario_id_seq INCREMENT BY 3")
+        admin.close()
+        reserve.ensure({"scenario": 9})
+        assert list(reserve.pools["scenario"]) == [1, 2, 3, 4, 5, 8, 11, 14, 17]
+    finally:
+        reserve.db.close()
