@@ -23,28 +23,25 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 class TimeFormatter:
-    """epoch seconds -> timestamptz text; caches the day and the second (rows come in time order)."""
+    """epoch seconds -> timestamptz text; remembers the text of every whole second it formatted."""
 
-    __slots__ = ("_sec", "_prefix", "_day", "_daystr")
+    __slots__ = ("_seconds",)
 
     def __init__(self) -> None:
-        self._sec = self._day = -1
-        self._prefix = self._daystr = ""
+        self._seconds: dict[int, str] = {}
+
+    def prefix(self, sec: int) -> str:
+        """'YYYY-MM-DD HH:MM:SS' of whole second `sec` (UTC)."""
+        text = self._seconds.get(sec)
+        if text is None:
+            text = self._seconds[sec] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
+        return text
 
     def __call__(self, ts: float | None) -> str:
         if ts is None:
             return NULL
         sec = int(ts)
-        if sec != self._sec:
-            day, rem = divmod(sec, 86400)
-            if day != self._day:
-                self._day = day
-                self._daystr = time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
-            h, rem = divmod(rem, 3600)
-            m, s = divmod(rem, 60)
-            self._prefix = f"{self._daystr} {h:02d}:{m:02d}:{s:02d}"
-            self._sec = sec
-        return f"{self._prefix}.{int((ts - sec) * 1e6):06d}+00"
+        return f"{self.prefix(sec)}.{int((ts - sec) * 1e6):06d}+00"
 
 
 def _field(value, fmt_time: TimeFormatter, is_time: bool) -> str:
@@ -67,25 +64,24 @@ def entity_copy_text(rows: Iterable[tuple], columns: tuple[str, ...]) -> str:
 
 
 def txn_copy_text(rows: list[list]) -> str:
+    """COPY text of TXN_COLUMNS rows: the hot path of a backfill, so timestamps are formatted inline."""
     fmt = TimeFormatter()
+    seconds, prefix = fmt._seconds, fmt.prefix
     out = []
     append = out.append
     for r in rows:
         cents, reason, created, app, dec, rev, upd = r[5], r[9], r[10], r[11], r[12], r[13], r[14]
-        sc = fmt(created)
-        sa = NULL if app is None else fmt(app)
-        sd = NULL if dec is None else fmt(dec)
-        sr = NULL if rev is None else fmt(rev)
-        if upd is app:
-            su = sa
-        elif upd is dec:
-            su = sd
-        elif upd is rev:
-            su = sr
-        elif upd is created:
+        sec = int(created)
+        sc = f"{seconds.get(sec) or prefix(sec)}.{int((created - sec) * 1e6):06d}+00"
+        if upd is created:
             su = sc
         else:
-            su = fmt(upd)
+            sec = int(upd)
+            su = f"{seconds.get(sec) or prefix(sec)}.{int((upd - sec) * 1e6):06d}+00"
+        # the status timestamp set is the one updated_at repeats (or it is formatted apart)
+        sa = NULL if app is None else (su if app is upd else fmt(app))
+        sd = NULL if dec is None else (su if dec is upd else fmt(dec))
+        sr = NULL if rev is None else (su if rev is upd else fmt(rev))
         append(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{cents // 100}.{cents % 100:02d}\t{r[6]}\t"
                f"{'t' if r[7] else 'f'}\t{r[8]}\t{NULL if reason is None else reason}\t{sc}\t"
                f"{sa}\t{sd}\t{sr}\t{su}\n")

@@ -57,3 +57,11 @@ def test_time_formatter_and_copy_escaping() -> None:
     assert txn_copy_text([row]) == ("7\t3\t4\tpurchase\tapproved\t123.45\tEUR\tt\tchip\t\\N\t"
                                     "1970-01-01 00:00:10.000000+00\t1970-01-01 00:00:11.000000+00\t\\N\t\\N\t"
                                     "1970-01-01 00:00:11.000000+00\n")
+    # a reversal (its own updated_at), then a row in the same second as the first: cached text
+    reversed_ = [8, 3, 4, "purchase", "reversed", 50, "EUR", False, "ecommerce", None, 10.25, 11.5, None, 99.0, 99.0]
+    declined = [9, 3, 4, "purchase", "declined", 7, "EUR", True, "chip", "do_not_honor", 10.5, None, 12.0, None, 12.0]
+    assert txn_copy_text([row, reversed_, declined]).splitlines()[1:] == [
+        "8\t3\t4\tpurchase\treversed\t0.50\tEUR\tf\tecommerce\t\\N\t1970-01-01 00:00:10.250000+00\t"
+        "1970-01-01 00:00:11.500000+00\t\\N\t1970-01-01 00:01:39.000000+00\t1970-01-01 00:01:39.000000+00",
+        "9\t3\t4\tpurchase\tdeclined\t0.07\tEUR\tt\tchip\tdo_not_honor\t1970-01-01 00:00:10.500000+00\t"
+        "\\N\t1970-01-01 00:00:12.000000+00\t\\N\t1970-01-01 00:00:12.000000+00"]
