@@ -36,6 +36,8 @@ SERVER_SETTINGS = {
     "max_slot_wal_keep_size": "4GB",
     "wal_sender_timeout": "60s",
     "shared_buffers": "256MB",
+    # a backfill's WAL does not force checkpoints: after each, the first change to a page logs it whole
+    "max_wal_size": "4GB",
     "max_connections": "200",
     "synchronous_commit": "on",
     "log_line_prefix": "%m [%p] %q%u@%d ",
