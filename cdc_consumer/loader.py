@@ -45,6 +45,8 @@ class RawTable:
     converters: dict[str, Converter] = field(default_factory=dict)
     # every column but the server-side load time (DEFAULT now64), so a retried block is identical
     insert_columns: list[str] = field(default_factory=list)
+    # their ClickHouse types, passed with each insert so the client does not DESCRIBE the table first
+    insert_types: list[str] = field(default_factory=list)
     nullable: frozenset[str] = frozenset()
     # per DateTime64 metadata column, (multiplier, divisor) from Debezium's epoch milliseconds to
     # the column's ticks: clickhouse-connect writes ints as they are, a datetime costs two conversions
@@ -54,6 +56,7 @@ class RawTable:
         """Derive the converters and insert plan from `columns`; call after changing them."""
         self.converters = {c: converter_for(t) for c, t in self.columns.items() if c not in RESERVED_COLUMNS}
         self.insert_columns = [c for c in self.columns if c != "_loaded_at"]
+        self.insert_types = [self.columns[c] for c in self.insert_columns]
         self.nullable = frozenset(c for c, t in self.columns.items() if t.startswith("Nullable("))
         self.ms_to_ticks = {c: _ms_to_ticks(self.name, c, self.columns.get(c, "DateTime64(3)"))
                             for c in ("_source_ts", "_emitted_ts")}
@@ -201,7 +204,7 @@ class RawLoader:
         in ClickHouse whole or not at all."""
         try:
             self.client.insert(f"{self.db}.`{table.name}`", rows, column_names=table.insert_columns,
-                               settings={"insert_deduplication_token": token, **ONE_PART})
+                               column_type_names=table.insert_types, settings={"insert_deduplication_token": token, **ONE_PART})
         except ClickHouseError as exc:
             raise LoadError(f"insert into {self.db}.{table.name} ({len(rows)} rows, {token}) failed: {exc}") from exc
 
