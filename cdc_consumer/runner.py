@@ -9,7 +9,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.envelope import SourceRef, decode, table_of
@@ -33,6 +33,8 @@ class CdcConsumer:
         self.buffers: dict[PartitionKey, list[Message]] = defaultdict(list)
         self.buffered = 0
         self.oldest_buffered_at: float | None = None
+        self.oldest_produced_at: float | None = None   # its Kafka timestamp, epoch seconds
+        self.caught_up = False                         # the last consume() drained what was fetched
         self.auth_error: KafkaError | None = None
         self.consumer = Consumer({
             **settings.kafka_client(),
@@ -102,7 +104,7 @@ class CdcConsumer:
     def _drop_buffers(self) -> None:
         self.buffers.clear()
         self.buffered = 0
-        self.oldest_buffered_at = None
+        self.oldest_buffered_at = self.oldest_produced_at = None
 
     # -- loop -----------------------------------------------------------------------------------
     def _on_kafka_error(self, error: KafkaError) -> None:
@@ -146,8 +148,10 @@ class CdcConsumer:
                  self.settings.batch_max_rows, self.settings.batch_max_seconds)
         try:
             while not self.stop_event.is_set():
-                room = max(1, self.settings.batch_max_rows - self.buffered)
-                for msg in self.consumer.consume(num_messages=min(room, 5000), timeout=0.05):
+                wanted = min(max(1, self.settings.batch_max_rows - self.buffered), 5000)
+                messages = self.consumer.consume(num_messages=wanted, timeout=0.05)
+                self.caught_up = len(messages) < wanted
+                for msg in messages:
                     self._accept(msg)
                 if self._due():
                     self._flush_with_retry()
@@ -182,12 +186,23 @@ class CdcConsumer:
         self.buffered += 1
         if self.oldest_buffered_at is None:
             self.oldest_buffered_at = time.monotonic()
+            kind, produced_ms = msg.timestamp()
+            self.oldest_produced_at = produced_ms / 1000 if kind != TIMESTAMP_NOT_AVAILABLE else None
 
     def _due(self) -> bool:
+        """A full batch, or its oldest message buffered CDC_BATCH_MAX_SECONDS. At the head of the
+        stream the wait counts from when Kafka received that message, so a message that arrived
+        during the previous flush does not wait a whole batch period more; behind the head (a
+        backlog) it counts from when it was consumed, so the batches stay full."""
         if not self.buffered:
             return False
-        age = time.monotonic() - (self.oldest_buffered_at or time.monotonic())
-        return self.buffered >= self.settings.batch_max_rows or age >= self.settings.batch_max_seconds
+        if self.buffered >= self.settings.batch_max_rows:
+            return True
+        now = time.monotonic()
+        age = now - (self.oldest_buffered_at or now)
+        if self.caught_up and self.oldest_produced_at is not None:
+            age = max(age, time.time() - self.oldest_produced_at)
+        return age >= self.settings.batch_max_seconds
 
     def _flush_with_retry(self) -> None:
         delay = 0.5
@@ -239,9 +254,7 @@ class CdcConsumer:
             commits.append(TopicPartition(topic, partition, messages[-1].offset() + 1))
         if commits:
             self._commit(commits)
-        self.buffers.clear()
-        self.buffered = 0
-        self.oldest_buffered_at = None
+        self._drop_buffers()
         self.metrics.record_batch(dict(rows_by_table), dict(dead_by_topic), time.monotonic() - started,
                                   newest_commit_ms)
 
