@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -15,11 +16,15 @@ from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.envelope import SourceRef, decode, table_of
 from cdc_consumer.errors import ConfigError, DecodeError, DependencyUnavailable, LoadError
 from cdc_consumer.kafka_log import kafka_logger
-from cdc_consumer.loader import DeadLetter, RawLoader
+from cdc_consumer.loader import DeadLetter, RawLoader, RawTable
 from cdc_consumer.metrics import ConsumerMetrics
 
 log = logging.getLogger("cdc_consumer")
 KAFKA_CHECK_SECONDS = 20.0
+# concurrent inserts of one batch: enough for a batch's usual blocks (five tables, the transaction
+# topic's partitions), few enough not to crowd ClickHouse; the loader's one client is thread-safe
+# (no session) and pools 8 connections
+INSERT_THREADS = 4
 PartitionKey = tuple[str, int]
 
 
@@ -29,6 +34,7 @@ class CdcConsumer:
         self.settings = settings
         self.loader = loader or RawLoader(settings)
         self.metrics = metrics or ConsumerMetrics()
+        self.inserts = ThreadPoolExecutor(INSERT_THREADS, thread_name_prefix="insert")
         self.stop_event = threading.Event()
         self.buffers: dict[PartitionKey, list[Message]] = defaultdict(list)
         self.buffered = 0
@@ -163,6 +169,7 @@ class CdcConsumer:
 
     def close(self) -> None:
         self.consumer.close()
+        self.inserts.shutdown()
         self.loader.close()
 
     def request_stop(self, *_: Any) -> None:
@@ -228,6 +235,16 @@ class CdcConsumer:
 
     # -- one batch ------------------------------------------------------------------------------
     def flush(self) -> None:
+        """Load every buffered partition's block, then commit their offsets.
+
+        Each partition's block goes to ClickHouse as soon as it is built, beside the others (at
+        most INSERT_THREADS at once), while the next one is decoded: a batch costs about its
+        slowest insert, not the sum of them. Within a partition the order is unchanged (dead
+        letters, then the block), and the next batch starts only after every insert of this one
+        returned, so each partition's blocks still reach ClickHouse one after another in offset
+        order. If any insert fails, the others are awaited first and the whole batch is retried:
+        the blocks that did land are dropped by their deduplication tokens.
+        """
         if not self.buffered:
             return
         started = time.monotonic()
@@ -235,28 +252,41 @@ class CdcConsumer:
         dead_by_topic: dict[str, int] = defaultdict(int)
         newest_commit_ms: int | None = None
         commits: list[TopicPartition] = []
-        for (topic, partition), messages in sorted(self.buffers.items()):
-            if not messages:
-                continue
-            token = f"{topic}:{partition}:{messages[0].offset()}-{messages[-1].offset()}"
-            table_name, rows, dead, newest = self._build_block(topic, partition, messages)
-            if dead:
-                self.loader.insert_dead_letters(dead, token)
-                dead_by_topic[topic] += len(dead)
-                for letter in dead:
-                    log.warning("dead letter %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset,
-                                letter.error)
-            if rows:
-                self.loader.insert_block(self.loader.tables[table_name], rows, token)
-                rows_by_table[table_name] += len(rows)
-            if newest and (newest_commit_ms is None or newest > newest_commit_ms):
-                newest_commit_ms = newest
-            commits.append(TopicPartition(topic, partition, messages[-1].offset() + 1))
+        loads: list[Future[None]] = []
+        try:
+            for (topic, partition), messages in sorted(self.buffers.items()):
+                if not messages:
+                    continue
+                token = f"{topic}:{partition}:{messages[0].offset()}-{messages[-1].offset()}"
+                table_name, rows, dead, newest = self._build_block(topic, partition, messages)
+                table = self.loader.tables[table_name] if rows else None
+                loads.append(self.inserts.submit(self._load_partition, table, rows, dead, token))
+                if dead:
+                    dead_by_topic[topic] += len(dead)
+                if table is not None:
+                    rows_by_table[table.name] += len(rows)
+                if newest and (newest_commit_ms is None or newest > newest_commit_ms):
+                    newest_commit_ms = newest
+                commits.append(TopicPartition(topic, partition, messages[-1].offset() + 1))
+        finally:
+            wait(loads)
+        for load in loads:
+            load.result()  # raises the first failure, now that every insert has returned
         if commits:
             self._commit(commits)
         self._drop_buffers()
         self.metrics.record_batch(dict(rows_by_table), dict(dead_by_topic), time.monotonic() - started,
                                   newest_commit_ms)
+
+    def _load_partition(self, table: RawTable | None, rows: list[list[Any]], dead: list[DeadLetter],
+                        token: str) -> None:
+        """One partition's share of a batch: its dead letters first, then its block."""
+        if dead:
+            self.loader.insert_dead_letters(dead, token)
+            for letter in dead:
+                log.warning("dead letter %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset, letter.error)
+        if table is not None:
+            self.loader.insert_block(table, rows, token)
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         """Commit after ClickHouse acknowledged. A failed commit (the broker or group coordinator is
