@@ -145,7 +145,7 @@ class ConsumerSettings:
             topic_regex=regex,
             batch_max_rows=_read(env, "CDC_BATCH_MAX_ROWS", "20000", int, "a whole number from 1 to 1000000",
                                  lambda v: 1 <= v <= 1_000_000),
-            batch_max_seconds=_read(env, "CDC_BATCH_MAX_SECONDS", "0.5", float, "seconds from 0.01 to 60",
+            batch_max_seconds=_read(env, "CDC_BATCH_MAX_SECONDS", "0.3", float, "seconds from 0.01 to 60",
                                     lambda v: 0.01 <= v <= 60),
             clickhouse_host=env.get("CLICKHOUSE_HOST", "").strip() or "127.0.0.1",
             clickhouse_port=_read(env, "CLICKHOUSE_PORT", "8123", int, "a TCP port (1-65535)",
