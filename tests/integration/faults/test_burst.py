@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from ..cdc_helpers import assert_raw_equals_pg
+from ..cdc_helpers import assert_raw_equals_pg, wait_for
 from .recovery import (FaultReport, Filler, LoadProfile, build_ods, newest_transaction, ods_integrity, pg_scalar,
                        seconds_until_loaded, wait_streaming)
 
@@ -44,6 +44,9 @@ def test_ten_times_burst_for_a_minute_is_absorbed_and_lag_recovers(
     normal = Filler(filler_env, profile.rate)  # normal traffic goes on while the backlog drains
     try:
         recovery_s = seconds_until_loaded(ch, last, timeout=900)
+        # the backlog can be gone before the filler wrote anything: stopping it then would kill it
+        # before it handles SIGTERM, and the drain would not have met any normal traffic
+        wait_for(lambda: newest_transaction(pg_admin_dsn) > last, timeout=60, what="normal traffic after the burst")
     finally:
         normal.stop()
     written = pg_scalar(pg_admin_dsn, 'SELECT count(*) FROM bank."transaction" WHERE transaction_id BETWEEN %s AND %s',
