@@ -51,6 +51,7 @@ class RawTable:
     # per DateTime64 metadata column, (multiplier, divisor) from Debezium's epoch milliseconds to
     # the column's ticks: clickhouse-connect writes ints as they are, a datetime costs two conversions
     ms_to_ticks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    database: str = "raw"  # the database holding it, named in error messages
 
     def refresh_converters(self) -> None:
         """Derive the converters and insert plan from `columns`; call after changing them."""
@@ -60,6 +61,33 @@ class RawTable:
         self.nullable = frozenset(c for c, t in self.columns.items() if t.startswith("Nullable("))
         self.ms_to_ticks = {c: _ms_to_ticks(self.name, c, self.columns.get(c, "DateTime64(3)"))
                             for c in ("_source_ts", "_emitted_ts")}
+
+    def row(self, event: ChangeEvent) -> list[Any]:
+        """The event as a row of `insert_columns`, each value converted to its column's type;
+        DecodeError when it cannot be loaded into this table."""
+        reserved = sorted(RESERVED_COLUMNS.intersection(event.row))
+        if reserved:
+            raise DecodeError(f"source column {', '.join(reserved)} collides with the raw layer's CDC metadata "
+                              f"column of {self.database}.{self.name}: rename it in PostgreSQL")
+        values = convert_row(event.row, self.converters)
+        meta = {
+            "_op": event.op, "_lsn": event.lsn, "_version": event.version,
+            "_source_ts": _ticks(event.commit_ts_ms, self.ms_to_ticks["_source_ts"]),
+            "_emitted_ts": _ticks(event.emitted_ts_ms, self.ms_to_ticks["_emitted_ts"]),
+            "_topic": event.ref.topic, "_partition": event.ref.partition, "_offset": event.ref.offset,
+            "_is_deleted": 1 if event.is_delete else 0,
+        }
+        row = []
+        for column in self.insert_columns:
+            if column in meta:
+                row.append(meta[column])
+            elif column in values:
+                row.append(values[column])
+            elif column in self.nullable:
+                row.append(None)
+            else:
+                raise DecodeError(f"event lacks non-nullable column {column}")
+        return row
 
 
 def _ms_to_ticks(table: str, column: str, ch_type: str) -> tuple[int, int]:
@@ -128,7 +156,7 @@ class RawLoader:
             parameters={"db": self.db}).result_rows)
         tables: dict[str, RawTable] = {}
         for table, column, ch_type in rows:
-            tables.setdefault(table, RawTable(table, {}, []))
+            tables.setdefault(table, RawTable(table, {}, [], database=self.db))
             tables[table].columns[column] = ch_type
         for table in tables.values():
             sorting = [part.strip() for part in (keys.get(table.name) or "").split(",")]
@@ -172,31 +200,6 @@ class RawLoader:
             self.reload_tables()
         except ClickHouseError as exc:
             raise LoadError(f"reading {self.db}'s columns after adding {', '.join(columns)} failed: {exc}") from exc
-
-    def to_row(self, table: RawTable, event: ChangeEvent) -> list[Any]:
-        reserved = sorted(RESERVED_COLUMNS.intersection(event.row))
-        if reserved:
-            raise DecodeError(f"source column {', '.join(reserved)} collides with the raw layer's CDC metadata "
-                              f"column of {self.db}.{table.name}: rename it in PostgreSQL")
-        values = convert_row(event.row, table.converters)
-        meta = {
-            "_op": event.op, "_lsn": event.lsn, "_version": event.version,
-            "_source_ts": _ticks(event.commit_ts_ms, table.ms_to_ticks["_source_ts"]),
-            "_emitted_ts": _ticks(event.emitted_ts_ms, table.ms_to_ticks["_emitted_ts"]),
-            "_topic": event.ref.topic, "_partition": event.ref.partition, "_offset": event.ref.offset,
-            "_is_deleted": 1 if event.is_delete else 0,
-        }
-        row = []
-        for column in table.insert_columns:
-            if column in meta:
-                row.append(meta[column])
-            elif column in values:
-                row.append(values[column])
-            elif column in table.nullable:
-                row.append(None)
-            else:
-                raise DecodeError(f"event lacks non-nullable column {column}")
-        return row
 
     def insert_block(self, table: RawTable, rows: list[list[Any]], token: str) -> None:
         """One consumer block as one part of the raw table: the client's Native blocks squashed into

@@ -316,7 +316,7 @@ class CdcConsumer:
                 if unknown:
                     self.loader.add_columns(table, unknown)
                     table = self.loader.table_for(event.table)
-                rows.append(self.loader.to_row(table, event))
+                rows.append(table.row(event))
                 table_name = table.name
                 newest = max(newest or 0, event.commit_ts_ms)
             except DecodeError as exc:
