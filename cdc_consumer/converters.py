@@ -19,7 +19,7 @@ from cdc_consumer.errors import DecodeError
 
 Converter = Callable[[Any], Any]
 _EPOCH = dt.date(1970, 1, 1)
-_INT_RANGES = {
+INT_RANGES = {
     "Int8": (-(2**7), 2**7 - 1), "Int16": (-(2**15), 2**15 - 1), "Int32": (-(2**31), 2**31 - 1),
     "Int64": (-(2**63), 2**63 - 1), "UInt8": (0, 2**8 - 1), "UInt16": (0, 2**16 - 1),
     "UInt32": (0, 2**32 - 1), "UInt64": (0, 2**64 - 1),
@@ -28,8 +28,8 @@ _DECIMAL = re.compile(r"Decimal(?:\d+)?\((\d+),\s*(\d+)\)")
 # what ClickHouse can store: Date32/DateTime64 1900-01-01 .. 2299-12-31, Date 1970-01-01 .. 2149-06-06;
 # ClickHouse does not check a Native insert, so a value outside would be stored as a different one
 _UTC = dt.timezone.utc
-_DATETIME64_RANGE = (dt.datetime(1900, 1, 1, tzinfo=_UTC), dt.datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=_UTC))
-_DATE_RANGES = {"Date32": (dt.date(1900, 1, 1), dt.date(2299, 12, 31)),
+DATETIME64_RANGE = (dt.datetime(1900, 1, 1, tzinfo=_UTC), dt.datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=_UTC))
+DATE_RANGES = {"Date32": (dt.date(1900, 1, 1), dt.date(2299, 12, 31)),
                 "Date": (dt.date(1970, 1, 1), dt.date(2149, 6, 6))}
 _DATETIME_RANGE = (dt.datetime(1970, 1, 1, tzinfo=_UTC), dt.datetime(2106, 2, 7, 6, 28, 15, tzinfo=_UTC))
 
@@ -125,8 +125,8 @@ def _boolean(value: Any) -> bool:
     raise ValueError(f"expected a boolean, got {value!r}")
 
 
-def converter_for(ch_type: str) -> Converter:
-    """A converter for one ClickHouse column type (Nullable/LowCardinality unwrapped)."""
+def unwrap(ch_type: str) -> tuple[str, bool]:
+    """(the type inside Nullable and LowCardinality, whether it is Nullable)."""
     nullable = False
     inner = ch_type
     while True:
@@ -135,19 +135,24 @@ def converter_for(ch_type: str) -> Converter:
         elif inner.startswith("LowCardinality(") and inner.endswith(")"):
             inner = inner[len("LowCardinality("):-1]
         else:
-            break
+            return inner, nullable
+
+
+def converter_for(ch_type: str) -> Converter:
+    """A converter for one ClickHouse column type (Nullable/LowCardinality unwrapped)."""
+    inner, nullable = unwrap(ch_type)
     base: Converter
     decimal = _DECIMAL.fullmatch(inner)
-    if inner in _INT_RANGES:
-        base = _integer(*_INT_RANGES[inner])
+    if inner in INT_RANGES:
+        base = _integer(*INT_RANGES[inner])
     elif decimal:
         base = _decimal(int(decimal.group(1)), int(decimal.group(2)))
     elif inner.startswith("DateTime64"):
-        base = _timestamp(_DATETIME64_RANGE, "DateTime64")
+        base = _timestamp(DATETIME64_RANGE, "DateTime64")
     elif inner.startswith("DateTime"):
         base = _timestamp(_DATETIME_RANGE, "DateTime")
-    elif inner in _DATE_RANGES:
-        base = _date(_DATE_RANGES[inner], inner)
+    elif inner in DATE_RANGES:
+        base = _date(DATE_RANGES[inner], inner)
     elif inner == "Bool":
         base = _boolean
     elif inner in ("Float32", "Float64"):

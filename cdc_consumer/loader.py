@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import clickhouse_connect
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from cdc_consumer.columnar import ColumnarBuilder
 from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.converters import Converter, converter_for, convert_row
 from cdc_consumer.envelope import ChangeEvent
@@ -51,16 +53,20 @@ class RawTable:
     # per DateTime64 metadata column, (multiplier, divisor) from Debezium's epoch milliseconds to
     # the column's ticks: clickhouse-connect writes ints as they are, a datetime costs two conversions
     ms_to_ticks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # builds whole blocks column by column; None when a column's type has no columnar plan
+    columnar: ColumnarBuilder | None = None
     database: str = "raw"  # the database holding it, named in error messages
 
     def refresh_converters(self) -> None:
-        """Derive the converters and insert plan from `columns`; call after changing them."""
+        """Derive the converters, the insert plan and the columnar builder from `columns`; call
+        after changing them."""
         self.converters = {c: converter_for(t) for c, t in self.columns.items() if c not in RESERVED_COLUMNS}
         self.insert_columns = [c for c in self.columns if c != "_loaded_at"]
         self.insert_types = [self.columns[c] for c in self.insert_columns]
         self.nullable = frozenset(c for c, t in self.columns.items() if t.startswith("Nullable("))
         self.ms_to_ticks = {c: _ms_to_ticks(self.name, c, self.columns.get(c, "DateTime64(3)"))
                             for c in ("_source_ts", "_emitted_ts")}
+        self.columnar = ColumnarBuilder.for_table(self.name, self.columns, RESERVED_COLUMNS)
 
     def row(self, event: ChangeEvent) -> list[Any]:
         """The event as a row of `insert_columns`, each value converted to its column's type;
@@ -201,15 +207,20 @@ class RawLoader:
         except ClickHouseError as exc:
             raise LoadError(f"reading {self.db}'s columns after adding {', '.join(columns)} failed: {exc}") from exc
 
-    def insert_block(self, table: RawTable, rows: list[list[Any]], token: str) -> None:
-        """One consumer block as one part of the raw table: the client's Native blocks squashed into
-        one, and raw tables have no partitioning (clickhouse_init/20_raw_tables.sql), so the block is
-        in ClickHouse whole or not at all."""
+    def insert_block(self, table: RawTable, block: list[list[Any]] | pa.Table, token: str) -> None:
+        """One consumer block as one part of the raw table: rows in `table.insert_columns` order
+        (sent as Native) or an Arrow table of those columns (ColumnarBuilder), the blocks the
+        server reads squashed into one, and raw tables have no partitioning
+        (clickhouse_init/20_raw_tables.sql), so the block is in ClickHouse whole or not at all."""
+        settings = {"insert_deduplication_token": token, **ONE_PART}
         try:
-            self.client.insert(f"{self.db}.`{table.name}`", rows, column_names=table.insert_columns,
-                               column_type_names=table.insert_types, settings={"insert_deduplication_token": token, **ONE_PART})
+            if isinstance(block, pa.Table):
+                self.client.insert_arrow(f"{self.db}.`{table.name}`", block, settings=settings)
+            else:
+                self.client.insert(f"{self.db}.`{table.name}`", block, column_names=table.insert_columns,
+                                   column_type_names=table.insert_types, settings=settings)
         except ClickHouseError as exc:
-            raise LoadError(f"insert into {self.db}.{table.name} ({len(rows)} rows, {token}) failed: {exc}") from exc
+            raise LoadError(f"insert into {self.db}.{table.name} ({len(block)} rows, {token}) failed: {exc}") from exc
 
     def insert_dead_letters(self, letters: list[DeadLetter], token: str) -> None:
         now = dt.datetime.now(dt.timezone.utc)

@@ -18,6 +18,9 @@ class ConsumerMetrics:
         self.dead_letters = Counter("cdc_dead_letters", "Events sent to the dead-letter table",
                                     ["topic"], registry=self.registry)
         self.tombstones = Counter("cdc_tombstones_skipped", "Kafka tombstones dropped", registry=self.registry)
+        self.row_path_blocks = Counter("cdc_row_path_blocks", "Blocks built row by row, not column by column: "
+                                       "an event the columnar builder gives back, tombstones only, or a table "
+                                       "without a columnar plan", registry=self.registry)
         self.batch_seconds = Histogram("cdc_batch_seconds", "Seconds to write and commit one batch",
                                        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                                        registry=self.registry)

@@ -10,8 +10,10 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+import pyarrow as pa
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from cdc_consumer.columnar import ColumnarBlock
 from cdc_consumer.config import ConsumerSettings
 from cdc_consumer.envelope import SourceRef, decode, table_of
 from cdc_consumer.errors import ConfigError, DecodeError, DependencyUnavailable, LoadError
@@ -278,7 +280,7 @@ class CdcConsumer:
         self.metrics.record_batch(dict(rows_by_table), dict(dead_by_topic), time.monotonic() - started,
                                   newest_commit_ms)
 
-    def _load_partition(self, table: RawTable | None, rows: list[list[Any]], dead: list[DeadLetter],
+    def _load_partition(self, table: RawTable | None, rows: list[list[Any]] | pa.Table, dead: list[DeadLetter],
                         token: str) -> None:
         """One partition's share of a batch: its dead letters first, then its block."""
         if dead:
@@ -298,7 +300,27 @@ class CdcConsumer:
             log.warning("offset commit failed (%s); the rows are loaded, a later commit covers them", exc)
 
     def _build_block(self, topic: str, partition: int, messages: list[Message]
-                     ) -> tuple[str, list[list[Any]], list[DeadLetter], int | None]:
+                     ) -> tuple[str, list[list[Any]] | pa.Table, list[DeadLetter], int | None]:
+        """One partition's messages as a block in offset order: built column by column when the
+        table's ColumnarBuilder takes every message, else row by row, where what cannot be loaded
+        becomes a dead letter."""
+        columnar = self._columnar_block(topic, partition, messages)
+        if columnar is not None:
+            if columnar.tombstones:
+                self.metrics.tombstones.inc(columnar.tombstones)
+            return table_of(topic, self.settings.topic_prefix), columnar.data, [], columnar.newest_commit_ms
+        self.metrics.row_path_blocks.inc()
+        return self._build_rows(topic, partition, messages)
+
+    def _columnar_block(self, topic: str, partition: int, messages: list[Message]) -> ColumnarBlock | None:
+        try:
+            table = self.loader.table_for(table_of(topic, self.settings.topic_prefix))
+        except DecodeError:
+            return None  # the row path dead-letters each message with the reason
+        return table.columnar.build(topic, partition, messages) if table.columnar else None
+
+    def _build_rows(self, topic: str, partition: int, messages: list[Message]
+                    ) -> tuple[str, list[list[Any]], list[DeadLetter], int | None]:
         """Rows of one partition's messages, in offset order; what cannot be loaded becomes dead letters."""
         rows: list[list[Any]] = []
         dead: list[DeadLetter] = []

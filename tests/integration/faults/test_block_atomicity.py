@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -64,26 +64,47 @@ def test_every_raw_table_is_unpartitioned(ch: Client) -> None:
     assert rows and all(key == "" for _, key in rows), rows
 
 
-def test_a_block_straddling_two_months_is_one_part(probe_table: str, stack_env: dict[str, str],
+class _Message:
+    """What ColumnarBuilder reads of a confluent-kafka Message."""
+
+    def __init__(self, value: bytes, offset: int) -> None:
+        self._value, self._offset = value, offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def offset(self) -> int:
+        return self._offset
+
+
+@pytest.mark.parametrize("form", ["rows", "arrow"])
+def test_a_block_straddling_two_months_is_one_part(form: str, probe_table: str, stack_env: dict[str, str],
                                                    ch: Client) -> None:
+    """Both forms the loader inserts: Native rows (the row path) and an Arrow table (ColumnarBuilder)."""
     settings = ConsumerSettings.from_env({**stack_env, "CDC_CLICKHOUSE_USER": "loader"})
     loader = RawLoader(settings)
+    count = 200_000
     try:
         table = loader.table_for(probe_table)
-        columns = table.insert_columns
-        rows = []
-        for i in range(200_000):
-            values = {"probe_id": i, "note": f"probe {i}", "_op": "c", "_lsn": i, "_version": i,
-                      "_source_ts": MONTH_END + dt.timedelta(seconds=i % 2), "_emitted_ts": MONTH_END,
-                      "_topic": "direct", "_partition": 0, "_offset": i, "_is_deleted": 0}
-            rows.append([values[c] for c in columns])
-        loader.insert_block(table, rows, "direct:0:0-199999")
+        if form == "arrow":
+            assert table.columnar is not None
+            built = table.columnar.build("direct", 0, [_Message(_event(i), i) for i in range(count)])
+            assert built is not None
+            block: Any = built.data
+        else:
+            block = []
+            for i in range(count):
+                values = {"probe_id": i, "note": f"probe {i}", "_op": "c", "_lsn": i, "_version": i,
+                          "_source_ts": MONTH_END + dt.timedelta(seconds=i % 2), "_emitted_ts": MONTH_END,
+                          "_topic": "direct", "_partition": 0, "_offset": i, "_is_deleted": 0}
+                block.append([values[c] for c in table.insert_columns])
+        loader.insert_block(table, block, f"direct:0:0-{count - 1}")
     finally:
         loader.close()
     parts = ch.query(f"SELECT _part, count(), uniqExact(toYYYYMM(_source_ts)) FROM raw.{probe_table} "
                      "GROUP BY _part").result_rows
-    assert len(parts) == 1 and parts[0][1] == 200_000 and parts[0][2] == 2, \
-        f"200,000 rows over two months in one part: {parts}"
+    assert len(parts) == 1 and parts[0][1] == count and parts[0][2] == 2, \
+        f"{count:,} rows over two months in one part: {parts}"
 
 
 def test_killing_the_endpoint_mid_stream_leaves_no_gap_and_no_double(
