@@ -26,7 +26,7 @@ from clickhouse_connect.driver.client import Client
 
 from bankcdc_stack.airflow_api import AirflowApi
 
-from ..cdc_helpers import TABLE_KEYS, ch_client, ch_state, diff_states, pg_columns, pg_state, wait_for
+from ..cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, ch_client, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 DAGS = REPO / "airflow" / "dags"
@@ -120,19 +120,11 @@ def touch_every_table(pg_dsn: str) -> None:
                         f'WHERE {key} = (SELECT max({key}) FROM bank."{table}")')
 
 
-def wait_cdc(pg_dsn: str, ch: Client, timeout: float = 180) -> None:
-    """Raw current state equals PostgreSQL for every table: CDC caught up."""
-    for table in TABLE_KEYS:
-        columns = pg_columns(pg_dsn, table)
-        wait_for(lambda: not diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns)),
-                 timeout=timeout, interval=1.0, what=f"raw.{table} to catch up with bank.{table}")
-
-
 def build_ods(stack_env: dict[str, str], filler_env: dict[str, str], pg_admin_dsn: str,
               ch: Client) -> DagTestRun:
     """The filler runs, CDC catches up, then one real dbt_incremental run (nothing writes after)."""
     run_filler(filler_env, seconds=20)
-    wait_cdc(pg_admin_dsn, ch)
+    assert_raw_equals_pg(pg_admin_dsn, ch)
     started = time.time()
     run = dag_test(stack_env, "dbt_incremental", use_executor=True, timeout=1800)
     assert run.ok, f"dbt_incremental failed (rc {run.returncode}, state {run.state}) after " \

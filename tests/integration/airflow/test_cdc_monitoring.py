@@ -8,7 +8,8 @@ from typing import Iterator
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from .conftest import DagTestRun, airflow_cli, dag_test, touch_every_table, wait_cdc
+from ..cdc_helpers import assert_raw_equals_pg
+from .conftest import DagTestRun, airflow_cli, dag_test, touch_every_table
 
 pytestmark = pytest.mark.integration
 STAGES = {"connect", "replication_slot", "kafka", "clickhouse", "end_to_end", "ods"}
@@ -31,7 +32,7 @@ def end_to_end_threshold_zero(stack_env: dict[str, str]) -> Iterator[None]:
 def test_healthy_stack_records_every_stage_and_passes(ods_build: DagTestRun, stack_env: dict[str, str],
                                                       pg_admin_dsn: str, ch_admin: Client) -> None:
     touch_every_table(pg_admin_dsn)
-    wait_cdc(pg_admin_dsn, ch_admin)
+    assert_raw_equals_pg(pg_admin_dsn, ch_admin)
     run = dag_test(stack_env, "cdc_monitoring")
     assert run.run_id, run.tail()
     figures = _figures(ch_admin, run.run_id)
@@ -53,7 +54,7 @@ def test_threshold_below_current_lag_fails_naming_stage_and_figure(
         ods_build: DagTestRun, end_to_end_threshold_zero: None, stack_env: dict[str, str], pg_admin_dsn: str,
         ch_admin: Client) -> None:
     touch_every_table(pg_admin_dsn)
-    wait_cdc(pg_admin_dsn, ch_admin)
+    assert_raw_equals_pg(pg_admin_dsn, ch_admin)
     run = dag_test(stack_env, "cdc_monitoring")
     assert run.returncode != 0 and run.state == "failed", run.tail()
     assert "end_to_end: " in run.output and "threshold(s) exceeded" in run.output

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from ..cdc_helpers import ch_state, diff_states, pg_columns, pg_sql, pg_state
-from .conftest import dag_test, wait_cdc
+from ..cdc_helpers import assert_raw_equals_pg, ch_state, diff_states, pg_columns, pg_sql, pg_state
+from .conftest import dag_test
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def _raw_rows(ch: Client) -> int:
 
 def test_backfill_repairs_lost_rows_and_rerun_inserts_nothing(stack_env: dict[str, str], pg_admin_dsn: str,
                                                               ch_admin: Client) -> None:
-    wait_cdc(pg_admin_dsn, ch_admin)
+    assert_raw_equals_pg(pg_admin_dsn, ch_admin)
     day = _busiest_day(pg_admin_dsn)
     lost = [row[0] for row in ch_admin.query(
         "SELECT DISTINCT transaction_id FROM raw.`transaction` WHERE toDate(created_at) = {d:Date} "
@@ -59,7 +59,7 @@ def test_backfill_repairs_lost_rows_and_rerun_inserts_nothing(stack_env: dict[st
 
 def test_backfill_of_a_whole_table_cdc_already_loaded_changes_nothing(stack_env: dict[str, str],
                                                                        pg_admin_dsn: str, ch_admin: Client) -> None:
-    wait_cdc(pg_admin_dsn, ch_admin)
+    assert_raw_equals_pg(pg_admin_dsn, ch_admin)
     before = ch_admin.query("SELECT count(), sum(cityHash64(*)) FROM raw.card").result_rows[0]
     run = dag_test(stack_env, "pg_to_ch", {"table": "card"})
     assert run.ok, run.tail()

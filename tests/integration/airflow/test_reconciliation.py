@@ -16,7 +16,8 @@ from bankcdc_ops.dbt_build import previous_build
 from bankcdc_ops.reconciliation import Reconciler
 from bankcdc_ops.tables import source_table
 
-from .conftest import BackgroundFiller, DagTestRun, dag_test, wait_cdc
+from ..cdc_helpers import assert_raw_equals_pg
+from .conftest import BackgroundFiller, DagTestRun, dag_test
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ def test_a_backlog_of_keys_in_flight_is_looked_up_in_chunks(ods_build: DagTestRu
                                "300", "--backfill-end", instant.isoformat(), "--seed", "17"],
                               env=filler_env, capture_output=True, text=True, timeout=300)
     assert backfill.returncode == 0, backfill.stdout[-2000:] + backfill.stderr[-2000:]
-    wait_cdc(pg_admin_dsn, ch_admin)
+    assert_raw_equals_pg(pg_admin_dsn, ch_admin)
     reports = []
     for keys_per_query in (7, 10**6):
         pg = psycopg2.connect(pg_admin_dsn)

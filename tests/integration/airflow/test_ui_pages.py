@@ -21,7 +21,8 @@ from clickhouse_connect.driver.client import Client
 from bankcdc_ops.ui.lag import STAGES
 from bankcdc_stack.stack import Stack
 
-from .conftest import REPO, DagTestRun, airflow_cli, dag_test, touch_every_table, wait_cdc
+from ..cdc_helpers import assert_raw_equals_pg
+from .conftest import REPO, DagTestRun, airflow_cli, dag_test, touch_every_table
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(os.environ.get("BANKCDC_TEST_ARTIFACTS", REPO / ".state" / "test" / "artifacts"))
@@ -40,7 +41,7 @@ def monitored(stack_env: dict[str, str], ods_build: DagTestRun, pg_admin_dsn: st
     """ODS and the marts built, then one cdc_monitoring run on a stack in use: the figures the lag
     page charts."""
     touch_every_table(pg_admin_dsn)
-    wait_cdc(pg_admin_dsn, ch_admin)
+    assert_raw_equals_pg(pg_admin_dsn, ch_admin)
     run = dag_test(stack_env, "cdc_monitoring")
     assert run.ok, run.tail()
     return run

@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from bankcdc_ops.dbt_cli import DbtResult, run_dbt
 
-from ..cdc_helpers import TABLE_KEYS, caught_up_run_settings, ch_client, ch_state, diff_states, pg_columns, pg_state, wait_for
+from ..cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, caught_up_run_settings, ch_client
 from ..fraud_score import fraud_scores
 from ..ods_compare import ODS_TABLES, assert_ods_matches_pg
 
@@ -48,17 +48,9 @@ def _write(filler_env: dict[str, str], seconds: int) -> None:
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
 
 
-def _wait_cdc(pg_dsn: str, ch: Client) -> None:
-    """Raw current state equals PostgreSQL for every table (CDC caught up)."""
-    for table in TABLE_KEYS:
-        columns = pg_columns(pg_dsn, table)
-        wait_for(lambda: not diff_states(pg_state(pg_dsn, table, columns), ch_state(ch, table, columns)),
-                 timeout=180, interval=1.0, what=f"raw.{table} to catch up with bank.{table}")
-
-
 def _caught_up(stack_env: dict[str, str], pg_dsn: str, ch: Client) -> dict[str, str]:
     """Once raw equals PostgreSQL: the stack environment for a dbt run that reads all of raw."""
-    _wait_cdc(pg_dsn, ch)
+    assert_raw_equals_pg(pg_dsn, ch)
     return {**stack_env, **caught_up_run_settings(ch)}
 
 
