@@ -66,9 +66,10 @@ def decode(value: bytes | None, ref: SourceRef, prefix: str) -> ChangeEvent | No
         return None  # tombstone after a delete: compaction marker, not a change
     try:
         payload = _JSON.decode(value)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         # msgspec refuses a few texts Python's json reads (a lone UTF-16 surrogate escape, an
-        # overflowing float): json decides, so the outcome and its message are json's
+        # overflowing float) and raises UnicodeDecodeError itself on invalid UTF-8: json decides,
+        # so the outcome and its message are json's
         try:
             payload = json.loads(value)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -49,6 +49,7 @@ def test_unchanged_toast_placeholder_never_becomes_a_value() -> None:
 
 @pytest.mark.parametrize("payload, message", [
     (b"\xff\xfe not json", "not JSON"),
+    (b'{"op": "c", "after": {"a": "Bad \xff Test"}, "source": {"lsn": 1, "ts_ms": 1}}', "not JSON: 'utf-8' codec"),
     (b"{not json", "not JSON"),
     (b"[1, 2]", "not a JSON object"),
     (json.dumps({"op": "x", "source": {}}).encode(), "unknown or missing op"),
