@@ -11,6 +11,7 @@ builder must refuse that block, and the two paths are then compared on its other
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any, Iterator
 
@@ -40,7 +41,9 @@ def ch(stack_env: dict[str, str]) -> Iterator[Client]:
 
 @pytest.fixture
 def loaders(ch: Client, stack_env: dict[str, str]) -> Iterator[dict[str, RawLoader]]:
-    """A RawLoader per path, each on its own copy of the raw tables, dropped after."""
+    """A RawLoader per path, each on its own copy of the raw tables, dropped after. The copies are
+    plain MergeTree: raw's ReplacingMergeTree collapses a replayed event (one key, version and LSN,
+    as Connect may redeliver after a crash) whenever a merge runs, so the comparison would race it."""
     tables = [name for (name,) in ch.query("SELECT name FROM system.tables WHERE database = 'raw' "
                                            "AND engine LIKE '%MergeTree'").result_rows]
     made: dict[str, RawLoader] = {}
@@ -49,7 +52,8 @@ def loaders(ch: Client, stack_env: dict[str, str]) -> Iterator[dict[str, RawLoad
             ch.command(f"DROP DATABASE IF EXISTS {database}")
             ch.command(f"CREATE DATABASE {database}")
             for table in tables:
-                ch.command(f"CREATE TABLE {database}.`{table}` AS raw.`{table}`")
+                ddl = ch.query(f"SHOW CREATE TABLE raw.`{table}`").result_rows[0][0]
+                ch.command(plain_copy(ddl, database, table))
             made[path] = RawLoader(ConsumerSettings.from_env({
                 **stack_env, "CDC_RAW_DATABASE": database, "CDC_CLICKHOUSE_USER": "default",
                 "CLICKHOUSE_LOADER_PASSWORD": stack_env["CLICKHOUSE_PASSWORD"]}))
@@ -59,6 +63,13 @@ def loaders(ch: Client, stack_env: dict[str, str]) -> Iterator[dict[str, RawLoad
             loader.close()
         for database in DATABASES.values():
             ch.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def plain_copy(ddl: str, database: str, table: str) -> str:
+    """raw's CREATE TABLE statement for `database`.`table`, with MergeTree for ReplacingMergeTree."""
+    ddl, renamed = re.subn(r"^CREATE TABLE \S+", f"CREATE TABLE {database}.`{table}`", ddl.strip(), count=1)
+    assert renamed == 1, f"not a CREATE TABLE statement:\n{ddl}"
+    return re.sub(r"ENGINE = ReplacingMergeTree(\([^)]*\))?", "ENGINE = MergeTree", ddl, count=1)
 
 
 @pytest.fixture(scope="module")
