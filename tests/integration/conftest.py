@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from bankcdc_stack.process import port_is_free
 from bankcdc_stack.stack import Stack
+
+from .cdc_helpers import ch_client
 
 REPO = Path(__file__).resolve().parents[2]
 # everything but the continuous filler: tests write their own, known changes
@@ -103,6 +106,14 @@ def pg_admin_dsn(stack: Stack) -> str:
     env = stack.ctx.env
     return (f"host={env['DB_HOST']} port={env['DB_PORT']} dbname=bank user=postgres "
             f"password={env['POSTGRES_PASSWORD']} connect_timeout=5")
+
+
+@pytest.fixture(scope="module")
+def ch(stack_env: dict[str, str]) -> Iterator[Client]:
+    """A ClickHouse client of the test stack, as its `default` user."""
+    client = ch_client(stack_env)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

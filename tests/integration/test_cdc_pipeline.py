@@ -6,23 +6,15 @@ import datetime as dt
 import random
 import string
 from decimal import Decimal
-from typing import Iterator
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
 
-from .cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, ch_client, insert_customer_moved, kafka_client, pg_sql, wait_for
+from .cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, insert_customer_moved, kafka_client, pg_sql, wait_for
 
 pytestmark = pytest.mark.integration
 UTC = dt.timezone.utc
-
-
-@pytest.fixture(scope="module")
-def ch(stack_env: dict[str, str]) -> Iterator[Client]:
-    client = ch_client(stack_env)
-    yield client
-    client.close()
 
 
 def _raw(ch: Client, table: str, key: int) -> list[tuple]:

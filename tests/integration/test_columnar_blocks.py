@@ -24,19 +24,12 @@ from cdc_consumer.envelope import SourceRef, decode, table_of
 from cdc_consumer.errors import DecodeError
 from cdc_consumer.loader import RawLoader, RawTable
 
-from .cdc_helpers import TABLE_KEYS, ch_client, kafka_client, pg_sql, wait_for
+from .cdc_helpers import TABLE_KEYS, kafka_client, pg_sql, wait_for
 
 pytestmark = pytest.mark.integration
 DATABASES = {"rows": "raw_check_rows", "columns": "raw_check_columns"}
 BLOCK = 5000  # messages per block, as a batch of the consumer would hold
 MAX_PER_PARTITION = 30_000
-
-
-@pytest.fixture(scope="module")
-def ch(stack_env: dict[str, str]) -> Iterator[Client]:
-    client = ch_client(stack_env)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -11,27 +11,20 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from bankcdc_ops.dbt_cli import DbtResult, run_dbt
 
-from ..cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, caught_up_run_settings, ch_client
+from ..cdc_helpers import TABLE_KEYS, assert_raw_equals_pg, caught_up_run_settings
 from ..fraud_score import fraud_scores
 from ..ods_compare import ODS_TABLES, assert_ods_matches_pg
 
 pytestmark = pytest.mark.integration
 MARTS = ("marts.fraud_rapid_withdrawals", "marts.fraud_closed_card_attempts", "marts.fraud_amount_probing")
 BUILD_COLUMNS = "built_at, dbt_run_id"
-
-
-@pytest.fixture(scope="module")
-def ch(stack_env: dict[str, str]) -> Iterator[Client]:
-    client = ch_client(stack_env)
-    yield client
-    client.close()
 
 
 def _dbt(stack_env: dict[str, str], work: Path, *args: str) -> DbtResult:

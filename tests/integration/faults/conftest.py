@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from clickhouse_connect.driver.client import Client
 
 from bankcdc_stack.stack import Stack
 
-from ..cdc_helpers import ch_client
 from bankcdc_stack.airflow_api import AirflowApi
 
 from .recovery import HEAVY, LIGHT, FaultReport, LoadProfile, unwell_parts
@@ -37,13 +35,6 @@ def heal_stack_after(request: pytest.FixtureRequest) -> Iterator[None]:
         stack: Stack = request.getfixturevalue("stack")
         if unwell := unwell_parts(stack):
             stack.up(list(unwell))
-
-
-@pytest.fixture(scope="module")
-def ch(stack_env: dict[str, str]) -> Iterator[Client]:
-    client = ch_client(stack_env)
-    yield client
-    client.close()
 
 
 @pytest.fixture

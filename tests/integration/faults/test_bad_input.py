@@ -14,7 +14,6 @@ import signal
 import string
 import subprocess
 import sys
-from typing import Iterator
 
 import psycopg2
 import pytest
@@ -22,7 +21,7 @@ import requests
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, TopicPartition
 
-from ..cdc_helpers import (assert_raw_equals_pg, ch_client, connect_auth, insert_customer_moved, kafka_client, pg_sql,
+from ..cdc_helpers import (assert_raw_equals_pg, connect_auth, insert_customer_moved, kafka_client, pg_sql,
                            wait_for)
 from .bad_input_helpers import (TERMINAL_TOPIC, TRANSACTION_TOPIC, Delivered,
                                 dead_letter, debezium_key, encode, new_terminal, new_transaction,
@@ -31,13 +30,6 @@ from .bad_input_helpers import (TERMINAL_TOPIC, TRANSACTION_TOPIC, Delivered,
 
 pytestmark = pytest.mark.integration
 TERMINAL_ID_NOT_IN_POSTGRES = 8_000_000_000_000  # bad events name ids PostgreSQL never had
-
-
-@pytest.fixture(scope="module")
-def ch(stack_env: dict[str, str]) -> Iterator[Client]:
-    client = ch_client(stack_env)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import secrets
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
@@ -26,7 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from bankcdc_ops.dbt_cli import run_dbt
 from bankcdc_stack.stack import Stack
 
-from ..cdc_helpers import assert_raw_equals_pg, ch_client, kafka_client, pg_sql
+from ..cdc_helpers import assert_raw_equals_pg, kafka_client, pg_sql
 from ..fraud_score import fraud_scores
 from ..ods_compare import ods_mismatches
 
@@ -36,13 +35,6 @@ DATABASES = ("raw", "stg", "ods", "marts")
 # whole words and e-mail addresses, and every 16-digit window (a PAN inside a longer digit run)
 WORDS = re.compile(r"[\w.+-]+@[\w.-]+|[A-Za-z0-9]+")
 PAN_WINDOWS = re.compile(r"(?=(\d{16}))")
-
-
-@pytest.fixture(scope="module")
-def ch(stack_env: dict[str, str]) -> Iterator[Client]:
-    client = ch_client(stack_env)
-    yield client
-    client.close()
 
 
 def _clear_values(pg_admin_dsn: str) -> set[str]:
